@@ -1,0 +1,53 @@
+"""Every config key with its default. Experiment files in this folder override a few of them
+(`config = dict(key=value, ...)`); `python recognition/train.py CONFIG --key value` overrides
+any key on the command line. Unknown keys are errors.
+"""
+config = dict(
+    # --- data ---------------------------------------------------------------------------
+    rec="data/synthetic/train.rec",  # .rec path/prefix, or a folder holding train.rec
+    num_classes=None,         # None: from `property`, identity records or the .lst
+    image_size=[112, 112],    # network input (H, W); images of another size are resized
+    augment={"rand_mirror": True},  # ImageRecordIter augmentations (see data/iterator.py)
+    preprocess_threads=2,     # decoding threads per worker
+    data_cache_dir=None,      # where the image-only view of an InsightFace .rec goes
+    # --- network ------------------------------------------------------------------------
+    network="r50",            # backbone name (recognition.backbones.get_model_list())
+    network_kwargs={},        # extra backbone arguments, e.g. {"act": "prelu", "trsf": True}
+    embedding_size=512,       # embedding dimension
+    dtype="float32",          # "float16": half-precision compute with float32 master weights
+    # --- loss ---------------------------------------------------------------------------
+    loss="arcface",           # softmax | sphereface | cosface | arcface | combined
+    margin_s=64.0,            # logit scale s
+    margin_m1=1.0,            # multiplicative angular margin (SphereFace)
+    margin_m2=0.5,            # additive angular margin (ArcFace)
+    margin_m3=0.0,            # additive cosine margin (CosFace)
+    easy_margin=False,        # ArcFace: apply the margin only where cos(theta) > 0
+    sample_rate=1.0,          # partial FC: fraction of negative class centres used per step
+    center_loss_weight=0.0,   # lambda of center loss (seed 002); 0 disables it
+    center_loss_alpha=0.5,    # centre moving-average rate
+    attribute_classes=[],     # extra classification heads on label columns 1.., e.g. [2, 8]
+    attribute_weight=1.0,     # weight of the attribute losses
+    # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
+    batch_size=128,           # images per worker per step
+    lr=0.1,                   # base learning rate
+    momentum=0.9,
+    weight_decay=5e-4,
+    lr_steps=[100000, 140000, 160000],  # steps where lr is multiplied by lr_factor
+    lr_factor=0.1,
+    max_steps=180000,         # total steps
+    reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
+    warmup_steps=0,           # linear warm-up from 0 to lr
+    seed=0,
+    # --- logging, verification, checkpoints ----------------------------------------------
+    output=None,              # run folder; None: work_dirs/<config name>
+    log_every=50,             # steps between log lines
+    verify_every=2000,        # steps between verifications (0: never)
+    val_data_dir="data/synthetic",  # folder holding <target>.bin
+    val_targets=["verify"],   # .bin names verified during training
+    best_target=None,         # target whose accuracy picks the best checkpoint (None: first)
+    save_every=2000,          # steps between checkpoints (and always at the end)
+    keep_checkpoints=2,       # how many step checkpoints to keep (best is kept apart)
+    tensorboard=False,        # also write TensorBoard event files
+    resume=False,             # continue from the last checkpoint in `output`
+    pretrained=None,          # "prefix,epoch" of a backbone to fine-tune with a fresh classifier
+)

@@ -1,0 +1,21 @@
+"""The demo: the embedded synthetic faces on 2 CPU workers (`make demo`)."""
+config = dict(
+    rec="data/synthetic/train.rec",
+    val_data_dir="data/synthetic",
+    val_targets=["verify"],
+    network="r_tiny",
+    embedding_size=128,
+    loss="cosface",
+    margin_s=32.0,
+    margin_m2=0.0,
+    margin_m3=0.2,
+    batch_size=64,
+    lr=0.1,
+    lr_steps=[1600, 2000],
+    max_steps=2200,
+    reference_batch_size=0,
+    warmup_steps=100,
+    log_every=20,
+    verify_every=500,
+    save_every=500,
+)

@@ -1,0 +1,127 @@
+"""Pieces every backbone family shares: input normalisation, activations, conv units, heads.
+
+Kept in one place so that the input convention ((x - 127.5) / 128 on raw RGB 0..255) and the
+InsightFace embedding head are written once and every exported model needs no preprocessing.
+"""
+from mxnet import init
+from mxnet.gluon import nn
+
+INPUT_MEAN = 127.5
+INPUT_SCALE = 1.0 / 128.0
+ACTIVATIONS = ("relu", "leaky", "prelu", "relu6", "swish")
+# InsightFace's MXNet models use this epsilon and momentum for every BatchNorm.
+BN_EPS = 2e-5
+BN_MOMENTUM = 0.9
+
+
+def normalize(F, x):
+    """Raw RGB 0..255 -> roughly [-1, 1], the convention of InsightFace's MXNet models."""
+    return (x - INPUT_MEAN) * INPUT_SCALE
+
+
+def global_avg_pool(F, x):
+    """(N, C, H, W) -> (N, C, 1, 1) as a Pooling op, which exports to ONNX GlobalAveragePool.
+
+    `F.mean(axis=(2, 3))` computes the same but MXNet 1.9's ONNX exporter writes it as a
+    ReduceMean that onnx 1.16's checker rejects.
+    """
+    return F.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg")
+
+
+def make_act(act, channels=1, prelu_init=0.25, leaky_slope=0.2):
+    """One activation layer by name.
+
+    `channels` sizes the per-channel PReLU slope; `leaky_slope` is LeakyReLU's fixed slope (0.2 in
+    the Inception-ResNet TRSF paper), `prelu_init` PReLU's initial slope.
+    """
+    if act == "relu":
+        return nn.Activation("relu")
+    if act == "leaky":
+        return nn.LeakyReLU(leaky_slope)
+    if act == "prelu":
+        return ChannelPReLU(channels, prelu_init)
+    if act == "relu6":
+        return nn.HybridLambda(lambda F, x: F.clip(x, 0.0, 6.0), prefix="relu6_")
+    if act == "swish":
+        return nn.Swish()
+    raise ValueError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
+
+
+class ChannelPReLU(nn.HybridBlock):
+    """Per-channel PReLU on NCHW maps: relu(x) + alpha_c * min(x, 0).
+
+    Same function and parameter count as `nn.PReLU(in_channels=C)`, but the slope multiply is a
+    1x1 depthwise convolution: MXNet 1.9's CPU backward of the PReLU op is about 3x slower than
+    the convolution's, and PReLU dominated the CPU step time of PReLU networks. The (C,1,1,1)
+    slope also exports to ONNX without the (C,) broadcasting trap of the PReLU op.
+    """
+
+    def __init__(self, channels, init_value=0.25, **kwargs):
+        super().__init__(**kwargs)
+        self._channels = channels
+        self.alpha = self.params.get("alpha", shape=(channels, 1, 1, 1),
+                                     init=init.Constant(init_value))
+
+    def hybrid_forward(self, F, x, alpha):
+        negative = F.Convolution(F.minimum(x, 0.0), alpha, kernel=(1, 1), no_bias=True,
+                                 num_filter=self._channels, num_group=self._channels)
+        return F.relu(x) + negative
+
+
+def batch_norm(channels=0, eps=BN_EPS, momentum=BN_MOMENTUM, scale=True):
+    """BatchNorm with the project defaults (InsightFace's eps 2e-5, momentum 0.9)."""
+    return nn.BatchNorm(epsilon=eps, momentum=momentum, scale=scale, in_channels=channels)
+
+
+def conv_bn(channels, kernel, stride=1, pad=None, groups=1, act=None, bn_eps=BN_EPS,
+            bn_momentum=BN_MOMENTUM, **act_kw):
+    """Conv (no bias) -> BN -> optional activation, as one HybridSequential.
+
+    `kernel` and `pad` may be ints or (h, w) tuples; `pad=None` means 'same' for odd kernels.
+    """
+    kernel = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    if pad is None:
+        pad = (kernel[0] // 2, kernel[1] // 2)
+    block = nn.HybridSequential(prefix="")
+    block.add(nn.Conv2D(channels, kernel, stride, pad, groups=groups, use_bias=False))
+    block.add(batch_norm(channels, eps=bn_eps, momentum=bn_momentum))
+    if act is not None:
+        block.add(make_act(act, channels, **act_kw))
+    return block
+
+
+class EmbeddingHead(nn.HybridBlock):
+    """InsightFace's output head: BN -> Dropout -> FC(embedding) -> BN.
+
+    `pool='flatten'` is InsightFace's 'E' head (the whole 7x7 map feeds the FC, as in IResNet);
+    `pool='gap'` averages the map first (FaceNet's Inception-ResNet, EfficientNet, ResNet-50
+    v1b), which keeps the FC small for wide final maps. The last BN has a fixed gamma like
+    InsightFace's `fc1`, whose output is the embedding.
+    """
+
+    def __init__(self, embedding_size=512, dropout=0.0, pool="flatten", in_channels=0, **kwargs):
+        super().__init__(**kwargs)
+        if pool not in ("flatten", "gap"):
+            raise ValueError(f"unknown head pool {pool!r}; valid: flatten, gap")
+        self._pool = pool
+        with self.name_scope():
+            self.bn_in = batch_norm(in_channels)
+            self.drop = nn.Dropout(dropout) if dropout > 0 else None
+            self.fc = nn.Dense(embedding_size)
+            self.bn_out = batch_norm(embedding_size, scale=False)
+
+    def hybrid_forward(self, F, x):
+        x = self.bn_in(x)
+        if self._pool == "gap":
+            x = F.flatten(global_avg_pool(F, x))
+        if self.drop is not None:
+            x = self.drop(x)
+        return self.bn_out(self.fc(x))
+
+
+def scaled(channels, width, divisor=8, minimum=8):
+    """Channels times a width multiplier, rounded to a multiple of `divisor` (MobileNet rule)."""
+    value = max(minimum, int(channels * width + divisor / 2) // divisor * divisor)
+    if value < 0.9 * channels * width:
+        value += divisor
+    return value

@@ -1,0 +1,243 @@
+"""Train a face-embedding network: `python recognition/train.py configs/NAME.py [--key value ...]`.
+
+Under `horovodrun -np N` every worker reads its part of the `.rec`, the backbone's gradients
+are all-reduced and the classifier is sharded across workers (model-parallel ArcFace FC);
+without Horovod the same code runs as a world of one. See configs/base.py for every key.
+"""
+import os
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+from mxnet import autograd  # noqa: E402
+
+from recognition.config import ConfigError, format_config, load_config  # noqa: E402
+from recognition.data.iterator import FaceRecordIter  # noqa: E402
+from recognition.errors import DataError  # noqa: E402
+from recognition.heads.parallel_fc import ParallelFC  # noqa: E402
+from recognition.training.checkpoint import Checkpointer  # noqa: E402
+from recognition.training.distributed import init_workers  # noqa: E402
+from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # noqa: E402
+                                          StopRequest, check_finite, format_eta)
+from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
+                                          make_trainer, materialize)
+from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
+from recognition.training.verifier import Verifier  # noqa: E402
+
+USAGE = __doc__.splitlines()[0]
+
+
+class Run:
+    """Everything one worker trains with; built by `setup`, stepped by `train`."""
+
+    def __init__(self, cfg, workers):
+        self.cfg, self.workers = cfg, workers
+        height, width = cfg.image_size
+        self.data = FaceRecordIter(
+            cfg.rec, cfg.batch_size, (3, height, width), shuffle=True,
+            part_index=workers.rank, num_parts=workers.size,
+            preprocess_threads=cfg.preprocess_threads, cache_dir=cfg.data_cache_dir,
+            seed=cfg.seed + workers.rank, **cfg.augment)
+        self.num_classes = cfg.num_classes or self.data.num_classes
+        mx.random.seed(cfg.seed)
+        self.net = build_network(cfg, workers.ctx)
+        self.fc = ParallelFC(
+            self.num_classes, cfg.embedding_size, margin=cfg.loss, sample_rate=cfg.sample_rate,
+            comm=workers.comm, ctx=workers.ctx, seed=cfg.seed, s=cfg.margin_s,
+            m1=cfg.margin_m1, m2=cfg.margin_m2, m3=cfg.margin_m3, easy_margin=cfg.easy_margin)
+        self.trainer = make_trainer(self.net, cfg, workers)
+        global_batch = cfg.batch_size * workers.size
+        self.max_steps = scaled_steps([cfg.max_steps], global_batch, cfg.reference_batch_size)[0]
+        self.schedule = StepSchedule(
+            cfg.lr, scaled_steps(cfg.lr_steps, global_batch, cfg.reference_batch_size),
+            cfg.lr_factor, cfg.warmup_steps)
+        self.checkpoints = Checkpointer(cfg.output, workers.rank, workers.size,
+                                        workers.barrier, cfg.keep_checkpoints)
+        self.log = Logger(cfg.output, workers.rank, cfg.tensorboard)
+        self.verifier = None
+        if workers.rank == 0 and cfg.verify_every > 0 and cfg.val_targets:
+            self.verifier = Verifier(cfg.val_data_dir, cfg.val_targets, cfg.image_size,
+                                     workers.ctx)
+        self.step, self.epoch, self.batch_in_epoch, self.history, self.best = 0, 0, 0, [], None
+        self.last_checkpoint = None
+
+    # ------------------------------------------------------------------ state
+    def state(self):
+        return {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "lr": self.schedule(self.step), "history": self.history,
+                "best": self.best, "world_size": self.workers.size, "config": dict(self.cfg)}
+
+    def sync_running_stats(self):
+        """Average BatchNorm running statistics over workers (they see different batches), so
+        the saved and verified network stands for all of them. Every worker must call it."""
+        if self.workers.size == 1:
+            return
+        for name, param in sorted(self.net.collect_params().items()):
+            if param.grad_req == "null":
+                total = self.workers.comm.allreduce(param.data().copy(), op="sum", name=name)
+                param.set_data(total / self.workers.size)
+
+    def save(self):
+        self.sync_running_stats()
+        self.checkpoints.save(self.step, self.net, self.trainer, self._save_shard, self.state())
+        self.last_checkpoint = self.step
+        self.log.info(f"checkpoint step {self.step} saved in {self.cfg.output}")
+
+    def _save_shard(self, path):
+        self.fc.save(path[:path.rindex("-rank")])
+
+    def restore(self):
+        """Resume from the last complete checkpoint of this run folder, if asked to."""
+        latest = self.checkpoints.latest() if self.cfg.resume else None
+        if latest is None:
+            if self.cfg.resume:
+                self.log.info(f"resume: no checkpoint in {self.cfg.output}, starting afresh")
+            return self._load_pretrained()
+        step, state, saved_world = latest
+        load_exported_params(self.net, self.checkpoints.network_params(step), self.workers.ctx)
+        materialize(self.net, self.cfg.image_size, self.workers.ctx)  # the trainer needs shapes
+        self.trainer.load_states(self.checkpoints.trainer_states(step))
+        if saved_world != self.workers.size:
+            raise DataError(f"{self.cfg.output}: checkpoint {step} was written by {saved_world} "
+                            f"workers, this run has {self.workers.size}; re-cut the classifier "
+                            f"with `face-shards split` first")
+        self.fc.load(self.checkpoints.shard_prefix(step))
+        self.step, self.epoch = step, state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.history, self.best = state["history"], state["best"]
+        self.last_checkpoint = step
+        self.log.info(f"resumed from step {step} (lr {self.schedule(step):g})")
+
+    def _load_pretrained(self):
+        if not self.cfg.pretrained:
+            return
+        prefix, _, epoch = self.cfg.pretrained.rpartition(",")
+        path = f"{prefix}-{int(epoch):04d}.params"
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: pretrained backbone not found (pretrained='prefix,epoch')")
+        count = load_exported_params(self.net, path, self.workers.ctx)
+        self.log.info(f"fine-tuning from {path} ({count} tensors), fresh classifier")
+
+    # ------------------------------------------------------------------ loop
+    def _epoch_seed(self):
+        return self.cfg.seed + 1000 * self.epoch + self.workers.rank
+
+    def batches(self, skip=0):
+        """Endless batches; each epoch's order comes from its own seed, so resuming after
+        `skip` batches of an epoch (decoded and dropped) gives the uninterrupted sequence."""
+        while True:
+            self.data.reseed(self._epoch_seed())
+            if skip:
+                self.log.info(f"restoring the data position: skipping {skip} batches")
+            for batch in self.data:
+                if skip:
+                    skip -= 1
+                    continue
+                self.batch_in_epoch += 1
+                yield batch
+            self.epoch += 1
+            self.batch_in_epoch = 0
+
+    def train_step(self, batch):
+        """One step: backbone forward, sharded FC loss + gradient, backbone backward, updates."""
+        ctx = self.workers.ctx
+        images = batch.data[0].as_in_context(ctx)
+        labels = FaceRecordIter.identities(batch).as_in_context(ctx)
+        lr = self.schedule(self.step)
+        with autograd.record():
+            features = self.net(images)
+        # a plain copy: MKL-DNN may hand back its own memory layout, which Horovod cannot send
+        loss, feature_grad = self.fc.forward_backward(features.copyto(ctx), labels)
+        check_finite(loss, self.step, self.last_checkpoint)
+        features.backward(feature_grad)
+        self.trainer.set_learning_rate(lr)
+        # feature_grad is of the global mean loss: the backbone gradient is the SUM over
+        # workers, and the trainer averages them, so scale back by the world size.
+        self.trainer.step(1.0 / self.workers.size)
+        self.fc.update(lr, self.cfg.momentum, self.cfg.weight_decay)
+        return loss, lr
+
+    def verify(self):
+        self.sync_running_stats()
+        if self.verifier is None:
+            return
+        results = self.verifier(self.net)
+        accuracy = {t: r["acc"] for t, r in results.items()}
+        self.history.append({"step": self.step, **accuracy})
+        target = self.cfg.best_target or self.cfg.val_targets[0]
+        line = ", ".join(f"{t} {100 * r['acc']:.2f}% +- {100 * r['acc_std']:.2f}"
+                         for t, r in results.items())
+        self.log.info(f"step {self.step} verification: {line}")
+        self.log.scalars(self.step, **{f"verify/{t}": a for t, a in accuracy.items()})
+        if self.best is None or accuracy[target] > self.best["acc"]:
+            self.best = {"step": self.step, "target": target, "acc": accuracy[target]}
+            self.checkpoints.save_best(self.net, self.step)
+            self.log.info(f"best {target} so far: {100 * accuracy[target]:.2f}% "
+                          f"(best-{self.step:04d}.params)")
+
+    def train(self, stop):
+        cfg, log = self.cfg, self.log
+        global_batch = cfg.batch_size * self.workers.size
+        speed = SpeedMeter(global_batch, self.max_steps)
+        speed.start(self.step)
+        losses, batches = [], self.batches(skip=self.batch_in_epoch)
+        while self.step < self.max_steps and not self.workers.any_flag(stop):
+            loss, lr = self.train_step(next(batches))
+            losses.append(loss)
+            self.step += 1
+            if self.step % cfg.log_every == 0 or self.step == self.max_steps:
+                images_per_s, eta = speed.report(self.step)
+                log.info(f"step {self.step}/{self.max_steps} epoch {self.epoch} "
+                         f"loss {np.mean(losses):.4f} lr {lr:.5g} "
+                         f"{images_per_s:.1f} img/s eta {format_eta(eta)}")
+                log.scalars(self.step, loss=float(np.mean(losses)), lr=lr, speed=images_per_s)
+                losses = []
+            if cfg.verify_every and self.step % cfg.verify_every == 0:
+                self.verify()
+                speed.start(self.step)  # the speed figure counts training time only
+            if cfg.save_every and self.step % cfg.save_every == 0:
+                self.save()
+                speed.start(self.step)
+        if self.step < self.max_steps:
+            log.info(f"stop requested (SIGINT/SIGTERM): saving at step {self.step}")
+        if self.last_checkpoint != self.step:
+            self.save()
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: {USAGE}\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\nkeys and defaults "
+              f"(configs/base.py):")
+        from recognition.config import BASE_CONFIG
+        print(open(BASE_CONFIG).read().split("config = dict(", 1)[1].rsplit(")", 1)[0])
+        return 0 if argv else 2
+    workers = None
+    try:
+        cfg = load_config(argv[0], argv[1:])
+        workers = init_workers()
+        run = Run(cfg, workers)
+        run.log.info(f"{workers.size} worker(s), {run.num_classes} classes, "
+                     f"{run.data.num_images} images, global batch "
+                     f"{cfg.batch_size * workers.size}, {run.max_steps} steps, {run.schedule}")
+        run.log.info("config:\n" + format_config(cfg))
+        run.restore()
+        with StopRequest() as stop:
+            run.train(stop)
+        run.log.info(f"done at step {run.step}; checkpoints in {cfg.output}")
+        run.log.close()
+        return 0
+    except (ConfigError, DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NonFiniteLoss as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pieces the training script composes: schedule, checkpoints, logging, verification."""

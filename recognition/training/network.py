@@ -1,0 +1,93 @@
+"""Building the embedding network for training and loading weights into it.
+
+Checkpoints are MXNet's exported format (`arg:`/`aux:` prefixed names): the same file users load
+with `mx.model.load_checkpoint`, read back here into the Gluon network by parameter name.
+"""
+import mxnet as mx
+from mxnet import gluon
+
+from ..backbones import get_model
+from ..errors import DataError
+
+__all__ = ["build_network", "load_exported_params", "make_trainer", "materialize"]
+
+
+def build_network(cfg, ctx):
+    """The configured backbone, initialised on `ctx` and hybridized.
+
+    It is created under a fresh name manager so that its parameter names do not depend on how
+    many networks the process built before (checkpoints are matched by name).
+    """
+    with mx.name.NameManager():
+        net = get_model(cfg.network, embedding_size=cfg.embedding_size, **cfg.network_kwargs)
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="out", magnitude=2), ctx=ctx)
+    net.hybridize(static_alloc=True)
+    _check_output(net, cfg)
+    return net
+
+
+def _check_output(net, cfg):
+    """Check the embedding size by shape inference, without a forward pass.
+
+    A forward pass in inference mode would let MKL-DNN reorder the weights into its own
+    layout, which Horovod cannot broadcast; shapes are materialised by the first training
+    step instead (Horovod broadcasts deferred parameters as they are initialised).
+    """
+    outputs = net(mx.sym.var("data"))
+    if isinstance(outputs, (list, tuple)) or len(outputs.list_outputs()) > 1:
+        raise ValueError(f"network {cfg.network!r} has several outputs; it cannot be trained "
+                         f"as a face-embedding network")
+    _, shapes, _ = outputs.infer_shape(data=(1, 3) + tuple(cfg.image_size))
+    if shapes[0][1] != cfg.embedding_size:
+        raise ValueError(f"network {cfg.network!r} gives {shapes[0][1]}-d embeddings but "
+                         f"embedding_size is {cfg.embedding_size}")
+
+
+def load_exported_params(net, path, ctx, allow_missing=False):
+    """Set `net`'s parameters from an exported `prefix-NNNN.params` (names must match).
+
+    Works before the first forward pass too: deferred parameters start from these values.
+    """
+    try:
+        saved = mx.nd.load(path)
+    except mx.base.MXNetError as exc:
+        raise DataError(f"{path}: cannot read parameters ({str(exc).splitlines()[0]})") from None
+    saved = {k.split(":", 1)[-1]: v for k, v in saved.items()}
+    params = net.collect_params()
+    missing = [name for name in params if name not in saved]
+    if missing and not allow_missing:
+        raise DataError(f"{path}: {len(missing)} parameters of the network are not in the file "
+                        f"(e.g. {missing[:3]}); it was saved from another architecture")
+    for name, param in params.items():
+        if name in saved:
+            if not _shape_fits(saved[name].shape, param.shape):
+                raise DataError(f"{path}: {name} has shape {saved[name].shape}, the network "
+                                f"needs {param.shape}")
+            param.set_data(saved[name].as_in_context(ctx))
+    return len(list(params.keys())) - len(missing)
+
+
+def materialize(net, image_size, ctx):
+    """Finish deferred initialisation with one inference-mode pass of a zero batch.
+
+    Under Horovod the values are broadcast from rank 0 as they are initialised (before any
+    MKL-DNN reordering), so every rank must call this at the same point.
+    """
+    net(mx.nd.zeros((1, 3) + tuple(image_size), ctx=ctx))
+
+
+def _shape_fits(saved, wanted):
+    """Shapes agree where the network's is known (0 = not yet inferred, deferred init)."""
+    return len(saved) == len(wanted) and all(w in (0, s) for s, w in zip(saved, wanted))
+
+
+def make_trainer(net, cfg, workers):
+    """SGD for the backbone; under Horovod its gradients are all-reduced (averaged)."""
+    options = {"learning_rate": cfg.lr, "momentum": cfg.momentum, "wd": cfg.weight_decay}
+    if workers.size > 1:
+        import horovod.mxnet as hvd
+
+        params = net.collect_params()
+        hvd.broadcast_parameters(params, root_rank=0)
+        return hvd.DistributedTrainer(params, "sgd", options)
+    return gluon.Trainer(net.collect_params(), "sgd", options, kvstore=None)

@@ -1,0 +1,40 @@
+"""Install the `recognition` package: face-embedding training on MXNet/Gluon with Horovod.
+
+Horovod is not listed here: it must be compiled against the installed MXNet with special
+flags, which pip cannot express. `make install` (used by `make demo` / `make test`) builds it.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="recognition",
+    version="0.1.0",
+    description="Face recognition training toolkit on MXNet/Gluon: sharded ArcFace FC over Horovod",
+    packages=find_packages(include=["recognition", "recognition.*"]),
+    python_requires=">=3.8",
+    install_requires=[
+        "numpy==1.23.5",
+        "mxnet==1.9.1",
+        "opencv-python-headless<4.12",
+        "gluoncv==0.10.5.post0",
+        "scikit-learn",
+        "easydict",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "gpu": ["mxnet-cu112==1.9.1"],
+        "export": ["onnx==1.16.2", "onnxruntime==1.19.2", "protobuf==4.25.9"],
+        "tensorboard": ["tensorboardX==2.6.2.2", "protobuf==4.25.9"],
+        "test": ["pytest"],
+    },
+    entry_points={
+        "console_scripts": [
+            "face-im2rec=recognition.data.im2rec:main",
+            "face-synth=recognition.data.synthetic:main",
+            "face-summary=recognition.backbones.summary:main",
+            "face-verify=recognition.eval.cli:main",
+            "face-export-onnx=recognition.export_onnx:main",
+            "face-shards=recognition.heads.shards_cli:main",
+        ],
+    },
+)

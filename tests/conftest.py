@@ -1,0 +1,31 @@
+"""Shared test helpers: running a script under `horovodrun` on the CPU (Gloo)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def horovodrun_command(args, np=2):
+    """The `horovodrun` command line for `np` local CPU workers over Gloo."""
+    exe = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+    return [exe, "-np", str(np), "-H", f"localhost:{np}", "--gloo", sys.executable] + list(args)
+
+
+@pytest.fixture
+def run_horovod():
+    """Run `python ARGS...` under `horovodrun -np N`; fails the test with its output on error."""
+
+    def run(args, np=2, timeout=300, check=True, env=None):
+        full_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
+        full_env.update(env or {})
+        proc = subprocess.run(horovodrun_command(args, np), cwd=REPO, env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            pytest.fail(f"horovodrun exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}"
+                        f"\nstderr:\n{proc.stderr[-4000:]}")
+        return proc
+
+    return run

@@ -1,0 +1,140 @@
+"""Dataset reading: both layouts through ImageRecordIter, conversion, parts, bad files."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from recognition.data.convert import convert_layout
+from recognition.data.im2rec import pack_image_folder
+from recognition.data.iterator import FaceRecordIter
+from recognition.data.recordio import RecordDataset, read_property
+from recognition.errors import DataError
+
+from images import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("packed")
+    root = base / "images"
+    make_image_folder(str(root), identities=4, per_identity=5, size=(32, 32))
+    plain = pack_image_folder(str(root), str(base / "plain"), progress=False, log=None)
+    ins_dir = base / "ins"
+    ins_dir.mkdir()
+    ins = pack_image_folder(str(root), str(ins_dir / "train"), layout="insightface",
+                            progress=False, log=None)
+    return base, plain, ins
+
+
+def read_all(path, **kw):
+    it = FaceRecordIter(path, batch_size=3, data_shape=(3, 32, 32), shuffle=False,
+                        preprocess_threads=1, **kw)
+    images, labels = [], []
+    for batch in it:
+        keep = 3 - batch.pad
+        images.append(batch.data[0].asnumpy()[:keep])
+        labels.append(FaceRecordIter.identities(batch).asnumpy()[:keep])
+    return it, np.concatenate(images), np.concatenate(labels)
+
+
+def test_insightface_layout_structure(packed):
+    base, _, ins = packed
+    reader = mx.recordio.MXIndexedRecordIO(str(base / "ins/train.idx"),
+                                           str(base / "ins/train.rec"), "r")
+    header, payload = mx.recordio.unpack(reader.read_idx(0))
+    assert header.flag > 0 and payload == b"" and list(header.label) == [21, 25]
+    for identity in range(4):
+        h, p = mx.recordio.unpack(reader.read_idx(21 + identity))
+        lo, hi = int(h.label[0]), int(h.label[1])
+        assert p == b"" and hi - lo == 5
+        assert {mx.recordio.unpack(reader.read_idx(k))[0].label for k in range(lo, hi)} == {identity}
+    assert read_property(str(base / "ins")) == (4, 32, 32)
+
+
+def test_both_layouts_give_the_same_images(packed):
+    base, _, _ = packed
+    it_plain, x_plain, y_plain = read_all(str(base / "plain.rec"))
+    it_ins, x_ins, y_ins = read_all(str(base / "ins"))
+    assert it_plain.num_classes == it_ins.num_classes == 4
+    assert len(y_plain) == len(y_ins) == 20
+    order_plain = np.lexsort((x_plain.reshape(20, -1).sum(1), y_plain))
+    order_ins = np.lexsort((x_ins.reshape(20, -1).sum(1), y_ins))
+    np.testing.assert_array_equal(x_plain[order_plain], x_ins[order_ins])
+    np.testing.assert_array_equal(y_plain[order_plain], y_ins[order_ins])
+    assert x_plain.dtype == np.float32 and x_plain.max() > 1.0  # raw 0..255, not normalised
+
+
+def test_parts_split_the_dataset_disjointly(packed):
+    base, _, _ = packed
+    seen = []
+    for part in range(2):
+        _, x, _ = read_all(str(base / "ins"), part_index=part, num_parts=2)
+        seen.append({arr.tobytes() for arr in x})
+    assert not seen[0] & seen[1]
+    assert len(seen[0]) + len(seen[1]) == 20
+
+
+def test_convert_round_trip_is_byte_identical(packed, tmp_path):
+    base, _, _ = packed
+    ins = RecordDataset(str(base / "ins"))
+    plain_rec = convert_layout(ins, str(tmp_path / "p.rec"), "plain", progress=False, log=None)
+    back_dir = tmp_path / "back"
+    back_dir.mkdir()
+    back = convert_layout(plain_rec, str(back_dir / "train.rec"), "insightface", progress=False,
+                          log=None)
+    assert open(back, "rb").read() == open(base / "ins/train.rec", "rb").read()
+    assert RecordDataset(plain_rec).layout == "plain"
+
+
+def test_truncated_rec_is_reported(packed, tmp_path):
+    base, _, _ = packed
+    data = open(base / "plain.rec", "rb").read()
+    (tmp_path / "t.rec").write_bytes(data[: len(data) - 100])
+    (tmp_path / "t.idx").write_bytes(open(base / "plain.idx", "rb").read())
+    with pytest.raises(DataError, match=r"t\.rec.*truncated"):
+        RecordDataset(str(tmp_path / "t.rec"))
+
+
+def test_idx_past_the_end_is_reported(packed, tmp_path):
+    base, _, _ = packed
+    (tmp_path / "t.rec").write_bytes(open(base / "plain.rec", "rb").read())
+    (tmp_path / "t.idx").write_text(open(base / "plain.idx").read() + "999\t99999999\n")
+    with pytest.raises(DataError, match=r"t\.idx:\d+: key 999 .*past the end"):
+        RecordDataset(str(tmp_path / "t.rec"))
+
+
+def test_idx_of_another_file_is_reported(packed, tmp_path):
+    base, _, _ = packed
+    (tmp_path / "t.rec").write_bytes(open(base / "plain.rec", "rb").read())
+    (tmp_path / "t.idx").write_text("0\t5\n1\t20\n")
+    with pytest.raises(DataError, match="does not belong"):
+        RecordDataset(str(tmp_path / "t.rec"))
+
+
+def test_missing_files_and_bad_property(tmp_path, packed):
+    with pytest.raises(DataError, match="record file not found"):
+        RecordDataset(str(tmp_path / "nothing.rec"))
+    (tmp_path / "x.rec").write_bytes(b"")
+    with pytest.raises(DataError, match=r"x\.idx: index file not found"):
+        RecordDataset(str(tmp_path / "x.rec"))
+    with pytest.raises(DataError, match="property file not found"):
+        read_property(str(tmp_path))
+    (tmp_path / "property").write_text("lots\n")
+    with pytest.raises(DataError, match="num_classes,height,width"):
+        read_property(str(tmp_path))
+
+
+def test_unknown_augmentation_is_an_error(packed):
+    base, _, _ = packed
+    with pytest.raises(ValueError, match="rand_mirror"):
+        FaceRecordIter(str(base / "plain.rec"), 2, rand_flip=True)
+
+
+def test_mirror_augmentation_flips(packed):
+    base, _, _ = packed
+    _, x, _ = read_all(str(base / "plain.rec"))
+    _, x_aug, _ = read_all(str(base / "plain.rec"), rand_mirror=True, seed=3)
+    flipped = sum(np.array_equal(a, b[:, :, ::-1]) and not np.array_equal(a, b)
+                  for a, b in zip(x, x_aug))
+    assert 2 <= flipped <= 18

@@ -1,0 +1,165 @@
+"""Margin formulas against direct NumPy, the margin head, center loss, attribute heads."""
+import math
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, gluon, nd
+
+from recognition.heads import (AttributeHead, AttributeLoss, CenterLoss, MarginHead, get_head,
+                               list_heads, margin_spec)
+from recognition.heads.margin import PRESETS, target_logit, target_logit_grad
+
+# cos values from theta = 0 to theta = pi, dense near both ends.
+# float32 values, so the NumPy reference sees exactly the input the float32 code sees.
+COS = np.concatenate([[1.0, 0.999999, 0.9999], np.linspace(0.99, -0.99, 199),
+                      [-0.9999, -0.999999, -1.0]]).astype(np.float32).astype(np.float64)
+
+
+def numpy_target(cos, m1, m2, m3, easy=False):
+    """cos(m1*theta + m2) - m3, with InsightFace's fallback past theta + m = pi."""
+    theta = np.arccos(np.clip(cos, -1, 1))
+    margin = np.cos(m1 * theta + m2) - m3
+    if easy:
+        return np.where(cos > 0, margin, cos - m3)
+    limit = min(math.pi, (math.pi - m2) / m1)
+    shift = m2 * math.sin(m2) if m1 == 1 else 1 + math.cos(limit)
+    return np.where(theta < limit, margin, cos - m3 - shift)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_target_logit_matches_numpy_and_is_monotonic(name):
+    spec = margin_spec(name)
+    got = target_logit(nd.array(COS), spec).asnumpy()
+    want = numpy_target(COS, spec.m1, spec.m2, spec.m3)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert np.all(np.diff(got) <= 1e-6), "target logit must decrease as theta grows"
+
+
+def test_arcface_near_pi_uses_the_insightface_fallback():
+    spec = margin_spec("arcface")
+    cos = np.array([-0.9999, -0.999999, -1.0, math.cos(math.pi - 0.5) - 1e-4])
+    got = target_logit(nd.array(cos), spec).asnumpy()
+    np.testing.assert_allclose(got, cos - 0.5 * math.sin(0.5), atol=1e-6)
+    just_inside = math.cos(math.pi - 0.5) + 1e-3
+    value = target_logit(nd.array([just_inside]), spec).asnumpy()[0]
+    assert value == pytest.approx(math.cos(math.acos(just_inside) + 0.5), abs=1e-5)
+
+
+def test_easy_margin_and_overrides():
+    spec = margin_spec("arcface", easy_margin=True, m2=0.4, s=30.0)
+    assert (spec.s, spec.m2, spec.easy_margin) == (30.0, 0.4, True)
+    got = target_logit(nd.array(COS), spec).asnumpy()
+    np.testing.assert_allclose(got, numpy_target(COS, 1.0, 0.4, 0.0, easy=True), atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["sphereface", "arcface", "cosface", "combined"])
+def test_target_logit_grad_matches_finite_differences(name):
+    spec = margin_spec(name)
+    cos = np.linspace(-0.95, 0.95, 39)
+    limit = math.cos(spec.theta_limit)
+    cos = cos[np.abs(cos - limit) > 1e-2]  # away from the branch point
+    h = 1e-6
+    numeric = (numpy_target(cos + h, spec.m1, spec.m2, spec.m3)
+               - numpy_target(cos - h, spec.m1, spec.m2, spec.m3)) / (2 * h)
+    got = target_logit_grad(nd.array(cos, dtype="float64"), spec).asnumpy()
+    np.testing.assert_allclose(got, numeric, rtol=1e-5, atol=1e-5)
+
+
+def test_gradient_is_finite_at_theta_zero_and_pi():
+    for name in PRESETS:
+        grad = target_logit_grad(nd.array([1.0, -1.0]), margin_spec(name)).asnumpy()
+        assert np.isfinite(grad).all(), name
+    # sin(m1*theta)/sin(theta) -> m1 as theta -> 0, so d/dcos -> m1**2 for SphereFace.
+    spec = margin_spec("sphereface")
+    assert target_logit_grad(nd.array([1.0]), spec).asnumpy()[0] == pytest.approx(1.35 ** 2)
+
+
+def test_float16_input_is_clipped_and_computed_in_float32():
+    spec = margin_spec("combined")
+    cos16 = nd.array([1.0009765625, -1.0009765625, 0.5, -0.999], dtype="float16")
+    got = target_logit(cos16, spec)
+    assert got.dtype == np.float32 and np.isfinite(got.asnumpy()).all()
+    want = numpy_target(np.clip(cos16.asnumpy().astype(np.float64), -1, 1), 1.0, 0.3, 0.2)
+    np.testing.assert_allclose(got.asnumpy(), want, atol=1e-6)
+
+
+def test_margin_spec_rejects_bad_values():
+    with pytest.raises(ValueError, match="valid: arcface"):
+        margin_spec("nope")
+    for bad in (dict(s=0.0), dict(m1=0.5), dict(m2=-0.1), dict(m2=4.0), dict(m3=-1.0)):
+        with pytest.raises(ValueError):
+            margin_spec("arcface", **bad)
+
+
+def test_margin_head_logits_and_gradient():
+    rng = np.random.RandomState(0)
+    feats, labels = rng.randn(4, 6).astype(np.float32), np.array([0, 2, 4, 2])
+    head = get_head("combined", num_classes=5, embedding_size=6)
+    head.initialize()
+    weight = head.weight.data().asnumpy().astype(np.float64)
+    x = nd.array(feats)
+    x.attach_grad()
+    with autograd.record():
+        logits = head(x, nd.array(labels))
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(logits, nd.array(labels)).mean()
+    loss.backward()
+    cos = (feats / np.linalg.norm(feats, axis=1, keepdims=True)) @ \
+        (weight / np.linalg.norm(weight, axis=1, keepdims=True)).T
+    want = cos.copy()
+    rows = np.arange(4)
+    want[rows, labels] = numpy_target(cos[rows, labels], 1.0, 0.3, 0.2)
+    np.testing.assert_allclose(logits.asnumpy(), 64 * want, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(x.grad.asnumpy()).all() and np.abs(x.grad.asnumpy()).sum() > 0
+    assert head.weight.grad().shape == (5, 6)
+
+
+def test_registry_lists_and_rejects():
+    assert {"arcface", "cosface", "sphereface", "softmax", "combined", "center",
+            "attribute"} <= set(list_heads())
+    with pytest.raises(ValueError, match="valid: .*arcface"):
+        get_head("arcfaec")
+    assert isinstance(get_head("arcface", num_classes=3, embedding_size=4), MarginHead)
+
+
+def test_center_loss_value_gradient_and_moving_average():
+    loss_fn = CenterLoss(3, 2, alpha=0.9, loss_weight=0.5)
+    loss_fn.initialize()
+    centers = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, -2.0]], np.float32)
+    loss_fn.centers.set_data(nd.array(centers))
+    feats = np.array([[1.0, 0.0], [3.0, 1.0], [1.0, 3.0]], np.float32)
+    labels = np.array([0, 1, 1])
+    x = nd.array(feats)
+    x.attach_grad()
+    with autograd.record():
+        loss = loss_fn(x, nd.array(labels))
+    loss.backward()
+    diff = feats - centers[labels]
+    np.testing.assert_allclose(loss.asnumpy(), 0.25 * (diff ** 2).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.asnumpy(), 0.5 * diff, rtol=1e-6)
+    loss_fn.update_centers(nd.array(feats), nd.array(labels))
+    want = centers.copy()
+    want[0] -= 0.1 * (centers[0] - feats[0])
+    want[1] -= 0.1 * (centers[1] - feats[1:].mean(0))
+    np.testing.assert_allclose(loss_fn.centers.data().asnumpy(), want, rtol=1e-6)
+    with pytest.raises(ValueError):
+        loss_fn.update_centers(nd.array(feats), nd.array([0, 1, 3]))
+
+
+def test_attribute_head_on_features_and_feature_maps():
+    head = AttributeHead()
+    head.initialize(mx.init.Xavier())
+    head.hybridize()
+    labels = nd.array([[0, 7], [1, 3]])
+    for shape in ((2, 128), (2, 8, 4, 4)):
+        gender, age = head(nd.random.uniform(shape=shape))
+        assert gender.shape == (2, 2) and age.shape == (2, 8)
+    with autograd.record():
+        loss = AttributeLoss((1.0, 0.5))(head(nd.random.uniform(shape=(2, 128))), labels)
+    loss.backward()
+    assert loss.shape == (2,) and np.isfinite(loss.asnumpy()).all()
+    logits = (nd.array([[0.0, 1.0], [2.0, 0.0]]), nd.zeros((2, 8)))
+    want = np.array([-np.log(np.exp(0) / (1 + np.e)), -np.log(1 / (1 + np.exp(2)))]) \
+        + 0.5 * np.log(8)
+    np.testing.assert_allclose(AttributeLoss((1.0, 0.5))(logits, labels).asnumpy(), want,
+                               rtol=1e-5)

@@ -1,0 +1,146 @@
+"""im2rec: MXNet-compatible lists and records, both directions, and bad input."""
+import os
+import subprocess
+import sys
+
+import cv2
+import mxnet as mx
+import numpy as np
+import pytest
+
+from recognition.data.im2rec import main as im2rec_main
+from recognition.data.image_list import read_lst
+from recognition.data.recordio import RecordDataset
+
+from images import make_image_folder
+
+STOCK_IM2REC = os.path.join(os.path.dirname(mx.__file__), "tools", "im2rec.py")
+
+
+def stock_im2rec(*args):
+    subprocess.run([sys.executable, STOCK_IM2REC] + [str(a) for a in args], check=True,
+                   capture_output=True)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "images"
+    images = make_image_folder(str(root))
+    return root, images
+
+
+def test_list_matches_stock_im2rec(folder, tmp_path):
+    root, _ = folder
+    stock_im2rec(tmp_path / "stock", root, "--list", "--recursive", "--no-shuffle")
+    assert im2rec_main([str(tmp_path / "ours"), str(root), "--list", "--recursive",
+                        "--no-shuffle"]) == 0
+    assert (tmp_path / "ours.lst").read_text() == (tmp_path / "stock.lst").read_text()
+
+
+def test_our_rec_read_by_stock_mxnet(folder, tmp_path):
+    root, images = folder
+    prefix = str(tmp_path / "ours")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    im2rec_main([prefix, str(root), "--quality", "100", "--encoding", ".png", "--quiet"])
+    items = {index: (rel, labels) for index, rel, labels in read_lst(prefix + ".lst")}
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    for key in reader.keys:
+        header, img = mx.recordio.unpack_img(reader.read_idx(key))
+        rel, labels = items[key]
+        assert header.label == labels[0]
+        np.testing.assert_array_equal(img[:, :, ::-1], images[rel])  # PNG: lossless
+    it = mx.io.ImageRecordIter(path_imgrec=prefix + ".rec", path_imgidx=prefix + ".idx",
+                               data_shape=(3, 40, 48), batch_size=12, shuffle=False)
+    batch = next(it)
+    for n, key in enumerate(reader.keys):  # file order
+        rel, labels = items[key]
+        assert batch.label[0][n].asscalar() == labels[0]
+        np.testing.assert_array_equal(batch.data[0][n].asnumpy().transpose(1, 2, 0), images[rel])
+
+
+def test_stock_rec_read_by_us(folder, tmp_path):
+    root, images = folder
+    prefix = tmp_path / "stock"
+    stock_im2rec(prefix, root, "--list", "--recursive")
+    stock_im2rec(prefix, root, "--encoding", ".png")
+    dataset = RecordDataset(str(prefix) + ".rec")
+    assert dataset.layout == "plain" and dataset.num_images == 12
+    assert dataset.num_classes() == 3
+    items = {index: (rel, labels) for index, rel, labels in read_lst(str(prefix) + ".lst")}
+    for key in dataset.image_keys:
+        header, payload = dataset.read(key)
+        rel, labels = items[key]
+        img = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        np.testing.assert_array_equal(img, images[rel])
+        assert header.label == labels[0]
+
+
+def test_pass_through_is_byte_identical(folder, tmp_path):
+    root, _ = folder
+    prefix = str(tmp_path / "raw")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    im2rec_main([prefix, str(root), "--pass-through", "--num-thread", "2", "--quiet"])
+    dataset = RecordDataset(prefix)
+    items = {index: rel for index, rel, _ in read_lst(prefix + ".lst")}
+    for key in dataset.image_keys:
+        assert dataset.read(key)[1] == (root / items[key]).read_bytes()
+
+
+def test_resize_center_crop_and_pack_label(tmp_path):
+    root = tmp_path / "img"
+    make_image_folder(str(root), identities=2, per_identity=2, size=(60, 90))
+    prefix = str(tmp_path / "p")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    lines = open(prefix + ".lst").read().splitlines()
+    with open(prefix + ".lst", "w") as f:  # add two attribute columns
+        for line in lines:
+            index, label, rel = line.split("\t")
+            f.write(f"{index}\t{label}\t1.000000\t7.000000\t{rel}\n")
+    im2rec_main([prefix, str(root), "--resize", "32", "--center-crop", "--pack-label", "--quiet"])
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    header, img = mx.recordio.unpack_img(reader.read_idx(reader.keys[0]))
+    assert img.shape == (32, 32, 3)
+    assert header.flag == 3 and list(header.label[1:]) == [1.0, 7.0]
+
+
+def test_corrupt_images_are_reported_and_skipped(folder, tmp_path, capsys):
+    root, _ = folder
+    (root / "id_001" / "broken.jpg").write_bytes(b"not an image at all")
+    good = (root / "id_000" / "0.jpg").read_bytes()
+    (root / "id_002" / "cut.jpg").write_bytes(good[: len(good) // 2])
+    prefix = str(tmp_path / "c")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    assert im2rec_main([prefix, str(root), "--num-thread", "2", "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert "broken.jpg" in out.out + out.err and "cut.jpg" in out.out + out.err
+    assert "packed 12 images" in out.out and "skipped 2" in out.out
+    assert RecordDataset(prefix).num_images == 12
+
+
+@pytest.mark.parametrize("case", ["missing_root", "empty_root", "unknown_ext", "no_list"])
+def test_bad_input_gives_clear_error(case, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "sub").mkdir()
+    args = {
+        "missing_root": [str(tmp_path / "p"), str(tmp_path / "nowhere"), "--list"],
+        "empty_root": [str(tmp_path / "p"), str(empty), "--list", "--recursive"],
+        "unknown_ext": [str(tmp_path / "p"), str(empty), "--list", "--exts", ".xyz"],
+        "no_list": [str(tmp_path / "p"), str(empty)],
+    }[case]
+    assert im2rec_main(args) == 2
+    err = capsys.readouterr().err
+    expected = {"missing_root": "nowhere", "empty_root": "no images", "unknown_ext": ".xyz",
+                "no_list": "--list"}[case]
+    assert err.startswith("error: ") and expected in err
+
+
+def test_train_val_split_and_chunks(folder, tmp_path):
+    root, _ = folder
+    prefix = str(tmp_path / "s")
+    im2rec_main([prefix, str(root), "--list", "--recursive", "--train-ratio", "0.5",
+                 "--test-ratio", "0.25", "--chunks", "2"])
+    sizes = {name: len(read_lst(os.path.join(tmp_path, name)))
+             for name in os.listdir(tmp_path) if name.endswith(".lst")}
+    assert sizes == {"s_0_train.lst": 3, "s_0_test.lst": 1, "s_0_val.lst": 2,
+                     "s_1_train.lst": 3, "s_1_test.lst": 1, "s_1_val.lst": 2}

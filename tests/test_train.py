@@ -1,0 +1,123 @@
+"""Training: loss goes down, two Horovod workers agree, kill-and-resume, NaN guard, bad input."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from recognition.config import load_config
+from recognition.data.im2rec import pack_image_folder
+from recognition.data.synthetic import generate
+from recognition.train import Run, main
+from recognition.training.distributed import init_workers
+from recognition.training.monitor import NonFiniteLoss, StopRequest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(network="r_tiny", embedding_size=32, batch_size=8, loss="cosface", margin_s=16.0,
+            margin_m2=0.0, margin_m3=0.1, lr=0.05, warmup_steps=0, reference_batch_size=0,
+            log_every=5, verify_every=0, augment={}, preprocess_threads=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("synthetic"))
+    generate(out, num_identities=6, images_per_identity=6, num_verify_identities=20,
+             num_pairs=40, seed=1, workers=1)
+    pack_image_folder(os.path.join(out, "images"), os.path.join(out, "train"), progress=False,
+                      log=None, pass_through=True)
+    config = os.path.join(out, "tiny.py")
+    with open(config, "w") as f:
+        f.write(f"config = {dict(TINY, rec=os.path.join(out, 'train.rec'), val_data_dir=out)!r}\n")
+    return out, config
+
+
+def make_run(config, **overrides):
+    return Run(load_config(config, overrides), init_workers())
+
+
+def test_loss_goes_down(tiny_data, tmp_path):
+    _, config = tiny_data
+    run = make_run(config, output=str(tmp_path), max_steps=30, lr_steps=[25], save_every=0)
+    losses = []
+    step = run.train_step
+    run.train_step = lambda batch: losses.append(step(batch)) or losses[-1]
+    run.train(stop=False)
+    first, last = np.mean([l for l, _ in losses[:5]]), np.mean([l for l, _ in losses[-5:]])
+    assert last < 0.8 * first, (first, last)
+    assert os.path.isfile(tmp_path / "model-0030.params")
+
+
+def weights(run):
+    backbone = {k: v.data().asnumpy() for k, v in run.net.collect_params().items()}
+    return backbone, run.fc.weight.asnumpy(), run.fc.momentum.asnumpy()
+
+
+class StopAt:
+    """Stands for SIGTERM arriving at a given step (the same flag StopRequest raises)."""
+
+    def __init__(self, run, step):
+        self.run, self.step = run, step
+
+    def __bool__(self):
+        return self.run.step >= self.step
+
+
+def test_kill_and_resume_matches_uninterrupted_run(tiny_data, tmp_path):
+    _, config = tiny_data
+    common = dict(max_steps=16, lr_steps=[9], save_every=4, keep_checkpoints=1)
+    straight = make_run(config, output=str(tmp_path / "straight"), **common)
+    straight.train(stop=False)
+    first = make_run(config, output=str(tmp_path / "resumed"), **common)
+    first.train(stop=StopAt(first, 7))  # 7 = mid-epoch (4.5 batches per epoch)
+    assert json.load(open(tmp_path / "resumed" / "checkpoint.json"))["step"] == 7
+    second = make_run(config, output=str(tmp_path / "resumed"), resume=True, **common)
+    second.restore()
+    assert (second.step, second.schedule(second.step)) == (7, 0.05)
+    second.train(stop=False)
+    (bb_a, fc_a, mom_a), (bb_b, fc_b, mom_b) = weights(straight), weights(second)
+    for name in bb_a:
+        np.testing.assert_allclose(bb_b[name], bb_a[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(fc_b, fc_a, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(mom_b, mom_a, rtol=1e-4, atol=1e-6)
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_data, tmp_path):
+    _, config = tiny_data
+    run = make_run(config, output=str(tmp_path), max_steps=10, save_every=3)
+    run.train(stop=StopAt(run, 4))  # saves 3 and 4
+    run.fc.weight[:] = float("nan")
+    with pytest.raises(NonFiniteLoss, match=r"at step 4; the last good checkpoint \(step 4\)"):
+        run.train(stop=False)
+    assert json.load(open(tmp_path / "checkpoint.json"))["step"] == 4
+
+
+def test_signal_sets_the_stop_flag():
+    with StopRequest() as stop:
+        assert not stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop and stop.signal_name == "SIGTERM"
+
+
+def test_unknown_key_and_missing_rec_are_clear_errors(tiny_data, capsys):
+    _, config = tiny_data
+    assert main([config, "--netwrk", "r18"]) == 2
+    assert "unknown config key 'netwrk'" in capsys.readouterr().err
+    assert main([config, "--rec", "/nowhere/train.rec"]) == 2
+    assert "/nowhere/train.rec: record file not found" in capsys.readouterr().err
+
+
+def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod):
+    _, config = tiny_data
+    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
+    run_horovod([script, config, str(tmp_path), "6"], np=2)
+    ranks = [np.load(tmp_path / f"backbone-rank{r}.npz") for r in range(2)]
+    for name in ranks[0].files:
+        np.testing.assert_array_equal(ranks[0][name], ranks[1][name], err_msg=name)
+    seen = [json.load(open(tmp_path / f"seen-rank{r}.json")) for r in range(2)]
+    assert [(s["class_start"], s["num_local"]) for s in seen] == [(0, 3), (3, 3)]
+    first_batches = [set(np.round(s["sums"][0], 1)) for s in seen]
+    assert not first_batches[0] & first_batches[1]  # each worker reads its own part
+    names = os.listdir(tmp_path)
+    assert "fc-6-rank0of2.params" in names and "fc-6-rank1of2.params" in names
+    assert "model-0006.params" in names
