@@ -6,7 +6,7 @@ config = dict(
     # --- data ---------------------------------------------------------------------------
     rec="data/synthetic/train.rec",  # .rec path/prefix, or a folder holding train.rec
     num_classes=None,         # None: from `property`, identity records or the .lst
-    image_size=[112, 112],    # network input (H, W); images of another size are resized
+    image_size=[112, 112],    # network input (H, W); other sizes: shorter edge scaled, centre crop
     augment={"rand_mirror": True},  # ImageRecordIter augmentations (see data/iterator.py)
     preprocess_threads=2,     # decoding threads per worker
     data_cache_dir=None,      # where the image-only view of an InsightFace .rec goes
@@ -14,7 +14,9 @@ config = dict(
     network="r50",            # backbone name (recognition.backbones.get_model_list())
     network_kwargs={},        # extra backbone arguments, e.g. {"act": "prelu", "trsf": True}
     embedding_size=512,       # embedding dimension
-    dtype="float32",          # "float16": half-precision compute with float32 master weights
+    network_checkpoint=None,  # "prefix,epoch" of any MXNet checkpoint (InsightFace model zoo
+                              # too) to train instead of `network`: cut at its embedding layer
+                              # (fc1), weights kept, fresh classifier
     # --- loss ---------------------------------------------------------------------------
     loss="arcface",           # softmax | sphereface | cosface | arcface | combined
     margin_s=64.0,            # logit scale s
@@ -25,8 +27,8 @@ config = dict(
     sample_rate=1.0,          # partial FC: fraction of negative class centres used per step
     center_loss_weight=0.0,   # lambda of center loss (seed 002); 0 disables it
     center_loss_alpha=0.5,    # centre moving-average rate
-    attribute_classes=[],     # extra classification heads on label columns 1.., e.g. [2, 8]
-    attribute_weight=1.0,     # weight of the attribute losses
+    attribute_weights=[1.0, 1.0],  # attribute networks (facialnet): weight of each output's
+                              # cross-entropy against label columns 1, 2, ... (--pack-label)
     # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
     batch_size=128,           # images per worker per step
     lr=0.1,                   # base learning rate
@@ -34,7 +36,7 @@ config = dict(
     weight_decay=5e-4,
     lr_steps=[100000, 140000, 160000],  # steps where lr is multiplied by lr_factor
     lr_factor=0.1,
-    max_steps=180000,         # total steps
+    max_steps=200000,         # total steps (seed 000 stops at 200k)
     reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
     warmup_steps=0,           # linear warm-up from 0 to lr
     seed=0,

@@ -1,5 +1,7 @@
 """Experiment configs: `configs/base.py` holds every key and its default; an experiment file
 sets `config = dict(...)` with the keys it changes; the command line may override any key.
+A file may start from another experiment instead of base with `BASE = "other.py"` (a path
+relative to it), so a family of variants states only what differs.
 
 An unknown key, in a file or on the command line, or a value of the wrong type is an error
 that names the key and lists the known ones, so a typo never silently trains the default.
@@ -23,7 +25,7 @@ class ConfigError(ValueError):
     """A config file or override names an unknown key or gives a value of the wrong type."""
 
 
-def _load_module_dict(path):
+def _load_module(path):
     if not os.path.isfile(path):
         raise DataError(f"{path}: config file not found")
     spec = importlib.util.spec_from_file_location(f"config_{abs(hash(path))}", path)
@@ -31,7 +33,27 @@ def _load_module_dict(path):
     spec.loader.exec_module(module)
     if not isinstance(getattr(module, "config", None), dict):
         raise ConfigError(f"{path}: must define `config = dict(...)`")
-    return dict(module.config)
+    return module
+
+
+def _load_module_dict(path):
+    return dict(_load_module(path).config)
+
+
+def _experiment_chain(path):
+    """`[(path, dict)]` from the first experiment above base down to `path` (via BASE)."""
+    chain, seen = [], set()
+    while os.path.abspath(path) != os.path.abspath(BASE_CONFIG):
+        if os.path.abspath(path) in seen:
+            raise ConfigError(f"{path}: BASE chain loops back to itself")
+        seen.add(os.path.abspath(path))
+        module = _load_module(path)
+        chain.insert(0, (path, dict(module.config)))
+        parent = getattr(module, "BASE", None)
+        if parent is None:
+            break
+        path = os.path.join(os.path.dirname(path), parent)
+    return chain
 
 
 def _check_type(key, value, default, source):
@@ -100,8 +122,8 @@ def load_config(path, overrides=None):
     """Base defaults, then the experiment file, then command-line overrides (a dict or argv)."""
     config = _load_module_dict(BASE_CONFIG)
     name = os.path.splitext(os.path.basename(path))[0]
-    if os.path.abspath(path) != os.path.abspath(BASE_CONFIG):
-        _merge(config, _load_module_dict(path), path)
+    for source, updates in _experiment_chain(path):
+        _merge(config, updates, source)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
     _merge(config, overrides or {}, "command line")

@@ -13,18 +13,18 @@ if __package__ in (None, ""):  # run as a script: make the package importable
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from mxnet import autograd  # noqa: E402
 
 from recognition.config import ConfigError, format_config, load_config  # noqa: E402
 from recognition.data.iterator import FaceRecordIter  # noqa: E402
 from recognition.errors import DataError  # noqa: E402
-from recognition.heads.parallel_fc import ParallelFC  # noqa: E402
+from recognition.backbones import is_attribute_model  # noqa: E402
 from recognition.training.checkpoint import Checkpointer  # noqa: E402
 from recognition.training.distributed import init_workers  # noqa: E402
 from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # noqa: E402
                                           StopRequest, check_finite, format_eta)
 from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
                                           make_trainer, materialize)
+from recognition.training.objectives import make_objective  # noqa: E402
 from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
 from recognition.training.verifier import Verifier  # noqa: E402
 
@@ -32,7 +32,7 @@ USAGE = __doc__.splitlines()[0]
 
 
 class Run:
-    """Everything one worker trains with; built by `setup`, stepped by `train`."""
+    """Everything one worker trains with, built from a config; `train` runs the steps."""
 
     def __init__(self, cfg, workers):
         self.cfg, self.workers = cfg, workers
@@ -45,10 +45,8 @@ class Run:
         self.num_classes = cfg.num_classes or self.data.num_classes
         mx.random.seed(cfg.seed)
         self.net = build_network(cfg, workers.ctx)
-        self.fc = ParallelFC(
-            self.num_classes, cfg.embedding_size, margin=cfg.loss, sample_rate=cfg.sample_rate,
-            comm=workers.comm, ctx=workers.ctx, seed=cfg.seed, s=cfg.margin_s,
-            m1=cfg.margin_m1, m2=cfg.margin_m2, m3=cfg.margin_m3, easy_margin=cfg.easy_margin)
+        attributes = is_attribute_model(cfg.network)
+        self.objective = make_objective(cfg, workers, self.num_classes, attributes)
         self.trainer = make_trainer(self.net, cfg, workers)
         global_batch = cfg.batch_size * workers.size
         self.max_steps = scaled_steps([cfg.max_steps], global_batch, cfg.reference_batch_size)[0]
@@ -59,7 +57,7 @@ class Run:
                                         workers.barrier, cfg.keep_checkpoints)
         self.log = Logger(cfg.output, workers.rank, cfg.tensorboard)
         self.verifier = None
-        if workers.rank == 0 and cfg.verify_every > 0 and cfg.val_targets:
+        if workers.rank == 0 and cfg.verify_every > 0 and cfg.val_targets and not attributes:
             self.verifier = Verifier(cfg.val_data_dir, cfg.val_targets, cfg.image_size,
                                      workers.ctx)
         self.step, self.epoch, self.batch_in_epoch, self.history, self.best = 0, 0, 0, [], None
@@ -88,7 +86,7 @@ class Run:
         self.log.info(f"checkpoint step {self.step} saved in {self.cfg.output}")
 
     def _save_shard(self, path):
-        self.fc.save(path[:path.rindex("-rank")])
+        self.objective.save(path[:path.rindex("-rank")])
 
     def restore(self):
         """Resume from the last complete checkpoint of this run folder, if asked to."""
@@ -105,7 +103,7 @@ class Run:
             raise DataError(f"{self.cfg.output}: checkpoint {step} was written by {saved_world} "
                             f"workers, this run has {self.workers.size}; re-cut the classifier "
                             f"with `face-shards split` first")
-        self.fc.load(self.checkpoints.shard_prefix(step))
+        self.objective.load(self.checkpoints.shard_prefix(step))
         self.step, self.epoch = step, state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self.history, self.best = state["history"], state["best"]
@@ -143,22 +141,18 @@ class Run:
             self.batch_in_epoch = 0
 
     def train_step(self, batch):
-        """One step: backbone forward, sharded FC loss + gradient, backbone backward, updates."""
+        """One step: forward and backward of the objective, then both optimisers."""
         ctx = self.workers.ctx
         images = batch.data[0].as_in_context(ctx)
-        labels = FaceRecordIter.identities(batch).as_in_context(ctx)
+        labels = batch.label[0].as_in_context(ctx)
         lr = self.schedule(self.step)
-        with autograd.record():
-            features = self.net(images)
-        # a plain copy: MKL-DNN may hand back its own memory layout, which Horovod cannot send
-        loss, feature_grad = self.fc.forward_backward(features.copyto(ctx), labels)
+        loss = self.objective.step(self.net, images, labels)
         check_finite(loss, self.step, self.last_checkpoint)
-        features.backward(feature_grad)
         self.trainer.set_learning_rate(lr)
-        # feature_grad is of the global mean loss: the backbone gradient is the SUM over
-        # workers, and the trainer averages them, so scale back by the world size.
+        # the gradients are of the global mean loss: the backbone gradient is the SUM over
+        # workers, and the Horovod trainer averages them, so scale back by the world size.
         self.trainer.step(1.0 / self.workers.size)
-        self.fc.update(lr, self.cfg.momentum, self.cfg.weight_decay)
+        self.objective.update(lr, self.cfg.momentum, self.cfg.weight_decay)
         return loss, lr
 
     def verify(self):
@@ -204,6 +198,8 @@ class Run:
                 speed.start(self.step)
         if self.step < self.max_steps:
             log.info(f"stop requested (SIGINT/SIGTERM): saving at step {self.step}")
+        elif cfg.verify_every and self.step % cfg.verify_every:
+            self.verify()  # the final network is always scored
         if self.last_checkpoint != self.step:
             self.save()
 
@@ -214,7 +210,7 @@ def main(argv=None):
         print(f"usage: {USAGE}\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\nkeys and defaults "
               f"(configs/base.py):")
         from recognition.config import BASE_CONFIG
-        print(open(BASE_CONFIG).read().split("config = dict(", 1)[1].rsplit(")", 1)[0])
+        print(open(BASE_CONFIG).read().split("\nconfig = dict(", 1)[1].rsplit(")", 1)[0])
         return 0 if argv else 2
     workers = None
     try:

@@ -1,6 +1,5 @@
 """Dataset reading: both layouts through ImageRecordIter, conversion, parts, bad files."""
-import os
-
+import cv2
 import mxnet as mx
 import numpy as np
 import pytest
@@ -138,3 +137,20 @@ def test_mirror_augmentation_flips(packed):
     flipped = sum(np.array_equal(a, b[:, :, ::-1]) and not np.array_equal(a, b)
                   for a, b in zip(x, x_aug))
     assert 2 <= flipped <= 18
+
+
+def test_other_sizes_are_scaled_then_centre_cropped(tmp_path):
+    root = tmp_path / "img"
+    make_image_folder(str(root), identities=1, per_identity=2, size=(40, 60))
+    summary = pack_image_folder(str(root), str(tmp_path / "wide"), progress=False, log=None)
+    dataset = RecordDataset(summary.rec_path)
+    assert dataset.image_size() == (40, 60)
+    it = FaceRecordIter(summary.rec_path, 2, data_shape=(3, 20, 20), shuffle=False,
+                        preprocess_threads=1)
+    batch = next(it)
+    assert batch.data[0].shape == (2, 3, 20, 20)
+    payload = dataset.read(dataset.image_keys[0])[1]
+    full = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    expected = cv2.resize(np.ascontiguousarray(full), (30, 20), interpolation=cv2.INTER_LINEAR)
+    centre = expected[:, 5:25].transpose(2, 0, 1).astype(np.float32)
+    assert np.abs(batch.data[0][0].asnumpy() - centre).mean() < 8  # same content, not a corner

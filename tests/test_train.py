@@ -50,7 +50,7 @@ def test_loss_goes_down(tiny_data, tmp_path):
 
 def weights(run):
     backbone = {k: v.data().asnumpy() for k, v in run.net.collect_params().items()}
-    return backbone, run.fc.weight.asnumpy(), run.fc.momentum.asnumpy()
+    return backbone, run.objective.fc.weight.asnumpy(), run.objective.fc.momentum.asnumpy()
 
 
 class StopAt:
@@ -86,7 +86,7 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_data, tmp_path):
     _, config = tiny_data
     run = make_run(config, output=str(tmp_path), max_steps=10, save_every=3)
     run.train(stop=StopAt(run, 4))  # saves 3 and 4
-    run.fc.weight[:] = float("nan")
+    run.objective.fc.weight[:] = float("nan")
     with pytest.raises(NonFiniteLoss, match=r"at step 4; the last good checkpoint \(step 4\)"):
         run.train(stop=False)
     assert json.load(open(tmp_path / "checkpoint.json"))["step"] == 4
@@ -121,3 +121,12 @@ def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod):
     names = os.listdir(tmp_path)
     assert "fc-6-rank0of2.params" in names and "fc-6-rank1of2.params" in names
     assert "model-0006.params" in names
+
+
+def test_a_dying_worker_ends_the_run(tiny_data, tmp_path, run_horovod):
+    _, config = tiny_data
+    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
+    proc = run_horovod([script, config, str(tmp_path), "50"], np=2, check=False, timeout=180,
+                       env={"CRASH_RANK1_AT_STEP": "3"})
+    assert proc.returncode != 0
+    assert "simulated death of rank 1 at step 3" in proc.stdout + proc.stderr

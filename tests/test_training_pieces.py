@@ -135,3 +135,13 @@ def test_non_finite_loss_message_names_step_and_remedy():
 
 def test_eta_format():
     assert format_eta(3725) == "01:02:05" and format_eta(90000) == "1d 01:00:00"
+
+
+def test_experiment_can_start_from_another(tmp_path):
+    (tmp_path / "family.py").write_text("config = dict(network='incres_v2', lr=0.05)\n")
+    (tmp_path / "variant.py").write_text("BASE = 'family.py'\nconfig = dict(lr=0.01)\n")
+    cfg = load_config(str(tmp_path / "variant.py"))
+    assert (cfg.network, cfg.lr, cfg.config_name) == ("incres_v2", 0.01, "variant")
+    (tmp_path / "loop.py").write_text("BASE = 'loop.py'\nconfig = {}\n")
+    with pytest.raises(ConfigError, match="loops"):
+        load_config(str(tmp_path / "loop.py"))

@@ -37,6 +37,16 @@ MODELS = {
 }
 
 
+# Networks whose outputs are classification logits (attribute tasks), not an embedding.
+ATTRIBUTE_MODELS = frozenset({"facialnet"})
+
+
+def is_attribute_model(name):
+    """True when `name` returns attribute logits (e.g. gender, age) instead of an embedding."""
+    _entry(name)
+    return name in ATTRIBUTE_MODELS
+
+
 def get_model_list():
     """Names accepted by `get_model`, sorted."""
     return sorted(MODELS)
@@ -63,4 +73,5 @@ def describe(name):
     return _entry(name).description
 
 
-__all__ = ["get_model", "get_model_list", "default_input_size", "describe", "MODELS"]
+__all__ = ["get_model", "get_model_list", "default_input_size", "describe", "MODELS",
+           "is_attribute_model"]

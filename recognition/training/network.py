@@ -6,7 +6,7 @@ with `mx.model.load_checkpoint`, read back here into the Gluon network by parame
 import mxnet as mx
 from mxnet import gluon
 
-from ..backbones import get_model
+from ..backbones import get_model, is_attribute_model
 from ..errors import DataError
 
 __all__ = ["build_network", "load_exported_params", "make_trainer", "materialize"]
@@ -15,15 +15,39 @@ __all__ = ["build_network", "load_exported_params", "make_trainer", "materialize
 def build_network(cfg, ctx):
     """The configured backbone, initialised on `ctx` and hybridized.
 
+    With `network_checkpoint` the backbone is that checkpoint cut at its embedding layer
+    (found the way `tools/verify.py` finds it), its weights kept.
+
     It is created under a fresh name manager so that its parameter names do not depend on how
     many networks the process built before (checkpoints are matched by name).
     """
+    if cfg.network_checkpoint:
+        return _imported_network(cfg, ctx)
+    kwargs = dict(cfg.network_kwargs)
+    if not is_attribute_model(cfg.network):
+        kwargs.setdefault("embedding_size", cfg.embedding_size)
     with mx.name.NameManager():
-        net = get_model(cfg.network, embedding_size=cfg.embedding_size, **cfg.network_kwargs)
+        net = get_model(cfg.network, **kwargs)
     net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="out", magnitude=2), ctx=ctx)
     net.hybridize(static_alloc=True)
     _check_output(net, cfg)
     return net
+
+
+def _imported_network(cfg, ctx):
+    from ..eval.embed import load_model
+
+    prefix, _, epoch = cfg.network_checkpoint.rpartition(",")
+    if not prefix or not epoch.isdigit():
+        raise ValueError(f"network_checkpoint must be 'prefix,epoch', got "
+                         f"{cfg.network_checkpoint!r}")
+    model = load_model(prefix, int(epoch), ctx)
+    _, shapes, _ = model.symbol.infer_shape(**{model.input_name: (1, 3) + tuple(cfg.image_size)})
+    if shapes[0][1] != cfg.embedding_size:
+        raise ValueError(f"{cfg.network_checkpoint}: its embedding layer {model.layer} gives "
+                         f"{shapes[0][1]}-d embeddings; set embedding_size={shapes[0][1]}")
+    model.net.hybridize(static_alloc=True)
+    return model.net
 
 
 def _check_output(net, cfg):
@@ -34,6 +58,8 @@ def _check_output(net, cfg):
     step instead (Horovod broadcasts deferred parameters as they are initialised).
     """
     outputs = net(mx.sym.var("data"))
+    if is_attribute_model(cfg.network):
+        return
     if isinstance(outputs, (list, tuple)) or len(outputs.list_outputs()) > 1:
         raise ValueError(f"network {cfg.network!r} has several outputs; it cannot be trained "
                          f"as a face-embedding network")

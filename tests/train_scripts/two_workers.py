@@ -1,5 +1,6 @@
 """Run under horovodrun by tests/test_train.py: a few training steps on each worker, then each
-worker dumps its backbone parameters, classifier shard range and the images it read."""
+worker dumps its backbone parameters, classifier shard range and the images it read.
+CRASH_RANK1_AT_STEP=N makes rank 1 die at step N (to check the run exits instead of hanging)."""
 import json
 import os
 import sys
@@ -19,7 +20,11 @@ def main(config_path, out, steps):
     seen = []
     original = run.train_step
 
+    crash_at = int(os.environ.get("CRASH_RANK1_AT_STEP", "-1"))
+
     def recording_step(batch):
+        if workers.rank == 1 and run.step == crash_at:
+            raise RuntimeError(f"simulated death of rank 1 at step {run.step}")
         seen.append(batch.data[0].asnumpy().reshape(batch.data[0].shape[0], -1).sum(1).tolist())
         return original(batch)
 
@@ -28,8 +33,8 @@ def main(config_path, out, steps):
     params = {k: v.data().asnumpy() for k, v in run.net.collect_params().items()}
     np.savez(os.path.join(out, f"backbone-rank{workers.rank}.npz"), **params)
     with open(os.path.join(out, f"seen-rank{workers.rank}.json"), "w") as f:
-        json.dump({"sums": seen, "class_start": run.fc.class_start,
-                   "num_local": run.fc.num_local, "num_classes": run.num_classes}, f)
+        json.dump({"sums": seen, "class_start": run.objective.fc.class_start,
+                   "num_local": run.objective.fc.num_local, "num_classes": run.num_classes}, f)
 
 
 if __name__ == "__main__":

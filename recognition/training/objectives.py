@@ -1,0 +1,106 @@
+"""What a training step optimises, one class per kind of network.
+
+- `FaceObjective`: an embedding network trained with margin softmax over the sharded FC
+  (`heads.parallel_fc`), plus seed 002's center loss when `center_loss_weight > 0`.
+- `AttributeObjective`: a network with several logit outputs (FacialNet, seed 001) trained with
+  one cross-entropy per output against the label columns after the identity.
+
+`step(net, images, labels)` runs the forward and backward passes and returns the loss averaged
+over the global batch; every gradient left on the network is the SUM over workers' share of
+that mean (the training loop's trainer turns the Horovod average back into that sum).
+"""
+from mxnet import autograd, nd
+
+from ..heads.attribute import AttributeLoss
+from ..heads.center_loss import CenterLoss
+from ..heads.parallel_fc import ParallelFC
+
+__all__ = ["FaceObjective", "AttributeObjective", "make_objective"]
+
+
+def _identities(labels):
+    return labels if labels.ndim == 1 else labels[:, 0]
+
+
+class FaceObjective:
+    """Margin softmax over the sharded classifier, optionally with center loss."""
+
+    def __init__(self, cfg, workers, num_classes):
+        self.workers, self.global_batch = workers, cfg.batch_size * workers.size
+        self.fc = ParallelFC(
+            num_classes, cfg.embedding_size, margin=cfg.loss, sample_rate=cfg.sample_rate,
+            comm=workers.comm, ctx=workers.ctx, seed=cfg.seed, s=cfg.margin_s,
+            m1=cfg.margin_m1, m2=cfg.margin_m2, m3=cfg.margin_m3, easy_margin=cfg.easy_margin)
+        self.center = None
+        if cfg.center_loss_weight > 0:
+            self.center = CenterLoss(num_classes, cfg.embedding_size, cfg.center_loss_alpha,
+                                     cfg.center_loss_weight)
+            self.center.initialize(ctx=workers.ctx)
+
+    def step(self, net, images, labels):
+        ids = _identities(labels)
+        with autograd.record():
+            features = net(images)
+            center_loss = self.center(features, ids) if self.center else None
+        # a plain copy: MKL-DNN may hand back its own memory layout, which Horovod cannot send
+        plain = features.copyto(features.context)
+        loss, feature_grad = self.fc.forward_backward(plain, ids)
+        if center_loss is None:
+            features.backward(feature_grad)
+            return loss
+        autograd.backward([features, center_loss],
+                          [feature_grad, nd.ones_like(center_loss) / self.global_batch])
+        comm = self.workers.comm
+        loss += comm.allreduce(center_loss.sum(), name="center_loss").asscalar() / self.global_batch
+        # every worker moves the centres with the whole global batch, so they stay identical
+        self.center.update_centers(comm.allgather(plain, name="center_feat"),
+                                   comm.allgather(ids, name="center_ids"))
+        return loss
+
+    def update(self, lr, momentum, wd):
+        self.fc.update(lr, momentum, wd)
+
+    def save(self, prefix):
+        self.fc.save(prefix)
+
+    def load(self, prefix):
+        self.fc.load(prefix)
+
+
+class AttributeObjective:
+    """Cross-entropy per network output against label columns 1, 2, ... (after the identity)."""
+
+    def __init__(self, cfg, workers):
+        self.workers, self.global_batch = workers, cfg.batch_size * workers.size
+        self.loss = AttributeLoss(tuple(cfg.attribute_weights))
+        self.num_tasks = len(cfg.attribute_weights)
+
+    def step(self, net, images, labels):
+        if labels.ndim != 2 or labels.shape[1] < 1 + self.num_tasks:
+            raise ValueError(f"attribute training needs {self.num_tasks} label columns after the "
+                             f"identity (pack the .rec with --pack-label); got labels of shape "
+                             f"{labels.shape}")
+        with autograd.record():
+            logits = net(images)
+            if len(logits) != self.num_tasks:
+                raise ValueError(f"the network has {len(logits)} outputs but attribute_weights "
+                                 f"has {self.num_tasks}")
+            loss = self.loss(logits, labels[:, 1:1 + self.num_tasks])
+        loss.backward(nd.ones_like(loss) / self.global_batch)
+        total = self.workers.comm.allreduce(loss.sum(), name="attribute_loss")
+        return total.asscalar() / self.global_batch
+
+    def update(self, lr, momentum, wd):
+        """Nothing outside the network is learned."""
+
+    def save(self, prefix):
+        """No classifier shard: the heads are part of the network."""
+
+    def load(self, prefix):
+        """No classifier shard to load."""
+
+
+def make_objective(cfg, workers, num_classes, attribute_network):
+    if attribute_network:
+        return AttributeObjective(cfg, workers)
+    return FaceObjective(cfg, workers, num_classes)

@@ -1,0 +1,107 @@
+"""Every config family trains: a few steps on one repeated tiny batch lower the loss.
+
+Overfitting one batch is the cheapest check that a configuration's network, objective
+(margin softmax, center loss, attribute heads), schedule and optimisers are wired together.
+"""
+import itertools
+import os
+
+import numpy as np
+import pytest
+
+from recognition.config import load_config
+from recognition.data.im2rec import pack_image_folder
+from recognition.data.synthetic import attribute_labels, generate
+from recognition.train import Run
+from recognition.training.distributed import init_workers
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+# one config per family, with an input size that keeps its last feature map >= 2x2
+FAMILIES = {
+    "synthetic": 112, "ms1mv2_r50": 64, "ms1mv2_r100": 64, "ms1mv2_incres_v2_trsf_prelu": 64,
+    "vggface2_incres_v1_trsf_leaky": 112, "casia_r50_arcface": 64, "casia_effb3": 64,
+    "webface_mbv2_center": 64, "adience_facialnet": 75, "ms1mv2_r50_softmax": 64,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_rec(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("families"))
+    generate(out, num_identities=4, images_per_identity=4, num_verify_identities=20,
+             num_pairs=40, seed=2, workers=1)
+    attributes = attribute_labels(os.path.join(out, "attributes.tsv"))
+    pack_image_folder(os.path.join(out, "images"), os.path.join(out, "train"), progress=False,
+                      log=None, extra_labels=attributes)
+    return out
+
+
+def overfit(config_path, size, rec, output, steps=6, **extra):
+    overrides = dict(rec=os.path.join(rec, "train.rec"), image_size=[size, size], batch_size=4,
+                     max_steps=steps, lr=0.01, lr_steps=[], warmup_steps=0,
+                     reference_batch_size=0, verify_every=0, save_every=steps, log_every=100,
+                     augment={}, preprocess_threads=1, output=output)
+    overrides.update(extra)
+    run = Run(load_config(config_path, overrides), init_workers())
+    run.restore()
+    first = next(iter(run.data))
+    run.batches = lambda skip=0: itertools.repeat(first)
+    losses = []
+    step = run.train_step
+    run.train_step = lambda batch: losses.append(step(batch)[0]) or (losses[-1], 0.01)
+    run.train(stop=False)
+    return losses
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_config_family_learns_one_batch(name, tiny_rec, tmp_path):
+    losses = overfit(os.path.join(CONFIGS, f"{name}.py"), FAMILIES[name], tiny_rec,
+                     str(tmp_path))
+    assert np.all(np.isfinite(losses)), losses
+    assert losses[-1] < losses[0], losses
+
+
+def test_softmax_then_arcface_fine_tune(tiny_rec, tmp_path):
+    stage1 = str(tmp_path / "softmax")
+    overfit(os.path.join(CONFIGS, "ms1mv2_r50_softmax.py"), 64, tiny_rec, stage1)
+    losses = overfit(os.path.join(CONFIGS, "ms1mv2_r50_arcface_finetune.py"), 64, tiny_rec,
+                     str(tmp_path / "arcface"), pretrained=os.path.join(stage1, "model,6"))
+    assert losses[-1] < losses[0], losses
+    log = open(tmp_path / "arcface" / "train.log").read()
+    assert f"fine-tuning from {os.path.join(stage1, 'model-0006.params')}" in log
+
+
+def insightface_style_checkpoint(prefix, size=112):
+    """data -> (x-127.5)/128 -> conv -> pre_fc1 -> BN `fc1` -> fc7 -> SoftmaxOutput."""
+    import mxnet as mx
+
+    data = mx.sym.var("data")
+    x = mx.sym.Convolution((data - 127.5) * 0.0078125, num_filter=8, kernel=(3, 3),
+                           stride=(4, 4), name="conv0")
+    x = mx.sym.Activation(x, act_type="relu")
+    x = mx.sym.FullyConnected(x, num_hidden=16, name="pre_fc1")
+    emb = mx.sym.BatchNorm(x, fix_gamma=True, name="fc1")
+    sym = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(emb, num_hidden=7, name="fc7"),
+                               name="softmax")
+    arg_shapes, _, aux_shapes = sym.infer_shape(data=(1, 3, size, size), softmax_label=(1,))
+    rng = np.random.default_rng(0)
+    args = {n: mx.nd.array(rng.normal(0, 0.05, s)) for n, s in zip(sym.list_arguments(),
+                                                                    arg_shapes)
+            if n not in ("data", "softmax_label")}
+    auxs = {n: mx.nd.ones(s) for n, s in zip(sym.list_auxiliary_states(), aux_shapes)}
+    mx.model.save_checkpoint(prefix, 3, sym, args, auxs)
+    return args
+
+
+def test_fine_tune_an_insightface_model_zoo_checkpoint(tiny_rec, tmp_path):
+    import mxnet as mx
+
+    args = insightface_style_checkpoint(str(tmp_path / "zoo"))
+    output = str(tmp_path / "run")
+    losses = overfit(os.path.join(CONFIGS, "synthetic.py"), 112, tiny_rec, output,
+                     network_checkpoint=f"{tmp_path / 'zoo'},3", embedding_size=16)
+    assert losses[-1] < losses[0], losses
+    sym, trained, _ = mx.model.load_checkpoint(os.path.join(output, "model"), 6)
+    assert sym.list_outputs() == ["fc1_output"]  # the classifier fc7 is gone
+    assert "fc7_weight" not in trained
+    moved = np.abs(trained["pre_fc1_weight"].asnumpy() - args["pre_fc1_weight"].asnumpy())
+    assert 0 < moved.max() < 0.5  # started from the checkpoint, then trained
