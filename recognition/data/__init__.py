@@ -1,0 +1,1 @@
+"""Data: `.rec` datasets (plain MXNet and InsightFace layouts), `.bin` pair sets, synthetic faces."""

@@ -1,0 +1,137 @@
+"""Convert between the plain MXNet and the InsightFace `.rec` layouts, and make the image-only
+view that `ImageRecordIter` needs for InsightFace files.
+
+Why the view: MXNet 1.9.1's indexed reader (dmlc `IndexedRecordIOSplitter`) sizes the last
+indexed record as "up to the end of the file", so with an index listing image keys only it
+still parses the identity records that follow the images and crashes decoding their empty
+payload. The view is the image byte range of the file (`copy_file_range`: a reflink on file
+systems that share extents, a kernel copy elsewhere) and an `.idx` shifted to it; payloads are
+never decoded or re-encoded.
+"""
+import argparse
+import fcntl
+import json
+import os
+import sys
+
+import mxnet as mx
+from tqdm import tqdm
+
+from ..errors import DataError
+from .recordio import INSIGHTFACE, PLAIN, RecordDataset, write_property
+
+__all__ = ["convert_layout", "image_only_view", "main"]
+
+
+def _copy_range(src_path, dst_path, start, end):
+    with open(src_path, "rb") as src, open(dst_path, "wb") as dst:
+        remaining, offset = end - start, start
+        while remaining > 0:
+            try:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), remaining, offset)
+            except OSError:  # e.g. across file systems on old kernels
+                src.seek(offset)
+                n = dst.write(src.read(min(remaining, 64 << 20)))
+            if n == 0:
+                raise DataError(f"{src_path}: ended at byte {offset}, expected {end} (truncated)")
+            offset += n
+            remaining -= n
+
+
+def image_only_view(dataset, cache_dir=None):
+    """`(rec, idx)` of a plain-readable view of an InsightFace-layout dataset (made once).
+
+    The view lives beside the dataset (or in `cache_dir`) as `<name>.images.rec/.idx` and is
+    rebuilt when the source changes. A file lock makes concurrent workers build it only once.
+    """
+    folder = cache_dir or dataset.folder
+    os.makedirs(folder, exist_ok=True)
+    base = os.path.join(folder, os.path.basename(dataset.rec_path)[:-4] + ".images")
+    rec, idx, stamp = base + ".rec", base + ".idx", base + ".json"
+    source = {"rec": os.path.abspath(dataset.rec_path), "size": dataset.rec_size,
+              "mtime": os.path.getmtime(dataset.rec_path)}
+    with open(base + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.isfile(stamp) and json.load(open(stamp)) == source and os.path.isfile(rec):
+            return rec, idx
+        offsets = [dataset.index[k] for k in dataset.image_keys]
+        start = min(offsets)
+        end = dataset.index[dataset.identity_keys[0]] if dataset.identity_keys else dataset.rec_size
+        _copy_range(dataset.rec_path, rec + ".partial", start, end)
+        with open(idx + ".partial", "w") as f:
+            for key in dataset.image_keys:
+                f.write(f"{key}\t{dataset.index[key] - start}\n")
+        os.replace(rec + ".partial", rec)
+        os.replace(idx + ".partial", idx)
+        with open(stamp, "w") as f:
+            json.dump(source, f)
+    return rec, idx
+
+
+def convert_layout(src, dst_rec, layout, progress=True, log=print):
+    """Rewrite dataset `src` as `dst_rec` in `layout`, copying image payloads unchanged."""
+    dataset = src if isinstance(src, RecordDataset) else RecordDataset(src)
+    if not dst_rec.endswith(".rec"):
+        dst_rec += ".rec"
+    if os.path.abspath(dst_rec) == os.path.abspath(dataset.rec_path):
+        raise DataError(f"{dst_rec}: output would overwrite the input")
+    records = []
+    for key in tqdm(dataset.image_keys, disable=not progress, desc="reading", unit="rec"):
+        header, payload = dataset.read(key)
+        records.append((header, payload))
+    if layout == INSIGHTFACE:
+        records.sort(key=lambda r: int(_identity(r[0])))
+    idx_path = dst_rec[:-4] + ".idx"
+    writer = mx.recordio.MXIndexedRecordIO(idx_path + ".partial", dst_rec + ".partial", "w")
+    offset_key = 1 if layout == INSIGHTFACE else 0
+    ranges = {}
+    if layout == INSIGHTFACE:
+        num_classes = 1 + max(int(_identity(h)) for h, _ in records)
+        writer.write_idx(0, mx.recordio.pack(
+            mx.recordio.IRHeader(2, [len(records) + 1, len(records) + 1 + num_classes], 0, 0),
+            b""))
+    for i, (header, payload) in enumerate(records):
+        key = i + offset_key
+        writer.write_idx(key, mx.recordio.pack(header._replace(id=key, flag=0), payload))
+        identity = int(_identity(header))
+        ranges[identity] = (ranges.get(identity, (key,))[0], key + 1)
+    num_classes = 1 + max(ranges)
+    if layout == INSIGHTFACE:
+        first = len(records) + 1
+        for identity in range(num_classes):
+            lo, hi = ranges.get(identity, (first, first))
+            writer.write_idx(first + identity, mx.recordio.pack(
+                mx.recordio.IRHeader(2, [lo, hi], first + identity, 0), b""))
+        write_property(os.path.dirname(os.path.abspath(dst_rec)), num_classes)
+    writer.close()
+    os.replace(dst_rec + ".partial", dst_rec)
+    os.replace(idx_path + ".partial", idx_path)
+    if log:
+        log(f"converted {len(records)} images of {num_classes} identities from "
+            f"{dataset.rec_path} ({dataset.layout}) to {dst_rec} ({layout})")
+    return dst_rec
+
+
+def _identity(header):
+    label = header.label
+    return label if isinstance(label, float) else label[0]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="rec_convert.py",
+        description="Convert a .rec/.idx dataset between the plain MXNet layout and the "
+                    "InsightFace layout (header record 0, identity records, property file). "
+                    "Image payloads are copied byte for byte.")
+    parser.add_argument("src", help="source .rec (or its prefix, or a folder with train.rec)")
+    parser.add_argument("dst", help="output .rec path (its .idx is written beside it)")
+    parser.add_argument("--layout", choices=[PLAIN, INSIGHTFACE], required=True,
+                        help="layout of the output file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        convert_layout(args.src, args.dst, args.layout, progress=not args.quiet)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,180 @@
+"""Encode images and write `.rec`/`.idx` in the plain MXNet or the InsightFace layout.
+
+Images are decoded, optionally cropped/resized and re-encoded by a pool of worker processes;
+one writer keeps record order. A corrupt or unreadable image is reported by path and skipped.
+Output goes to temporary files renamed at the end, so an interrupted run never leaves a
+half-written `.rec` in place of a good one.
+"""
+import multiprocessing
+import os
+import time
+from collections import namedtuple
+
+import cv2
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import DataError
+from .recordio import INSIGHTFACE, PLAIN, write_property
+
+__all__ = ["EncodeOptions", "encode_image", "write_records", "PackSummary"]
+
+EncodeOptions = namedtuple("EncodeOptions", "resize center_crop quality encoding color pass_through")
+EncodeOptions.__new__.__defaults__ = (0, False, 95, ".jpg", 1, False)
+PackSummary = namedtuple("PackSummary", "rec_path packed skipped seconds layout num_classes")
+
+
+def _looks_truncated(data):
+    """A JPEG must end with its EOI marker; libjpeg decodes cut files with only a warning."""
+    if data[:2] != b"\xff\xd8":
+        return False
+    return b"\xff\xd9" not in data[-64:]
+
+
+def encode_image(path, opts):
+    """Return the record payload for one image file, or raise DataError saying why not."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if _looks_truncated(data):
+        raise DataError(f"{path}: truncated JPEG (no end-of-image marker)")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), opts.color)
+    if img is None or img.size == 0:
+        raise DataError(f"{path}: not a decodable image")
+    if opts.pass_through:
+        return data
+    if opts.center_crop:
+        h, w = img.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        img = img[top:top + side, left:left + side]
+    if opts.resize:
+        h, w = img.shape[:2]
+        scale = opts.resize / min(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    params = ([cv2.IMWRITE_JPEG_QUALITY, opts.quality] if opts.encoding == ".jpg"
+              else [cv2.IMWRITE_PNG_COMPRESSION, opts.quality])
+    ok, buf = cv2.imencode(opts.encoding, img, params)
+    if not ok:
+        raise DataError(f"{path}: could not be re-encoded as {opts.encoding}")
+    return buf.tobytes()
+
+
+_worker_state = {}
+
+
+def _init_worker(root, opts):
+    cv2.setNumThreads(1)
+    _worker_state.update(root=root, opts=opts)
+
+
+def _encode_item(item):
+    """Worker task: `(item, payload or None, error message or None)`."""
+    path = os.path.join(_worker_state["root"], item[1])
+    try:
+        return item, encode_image(path, _worker_state["opts"]), None
+    except DataError as exc:
+        return item, None, str(exc)
+
+
+def _encoded(items, root, opts, num_workers):
+    if num_workers <= 1:
+        _init_worker(root, opts)
+        yield from map(_encode_item, items)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(root, opts)) as pool:
+        yield from pool.imap(_encode_item, items, chunksize=16)
+
+
+def _header(key, labels, pack_label):
+    label = labels[0] if len(labels) == 1 or not pack_label else np.asarray(labels, np.float32)
+    return mx.recordio.IRHeader(0, label, key, 0)
+
+
+def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num_workers=1,
+                  pack_label=False, progress=True, log=print):
+    """Pack `items` `[(index, relpath, [labels])]` under `root` into `rec_path` (+ `.idx`).
+
+    In the InsightFace layout images are grouped by identity (label[0]) and numbered 1..N, a
+    header record 0 and one record per identity are added, and a `property` file is written.
+    """
+    if layout not in (PLAIN, INSIGHTFACE):
+        raise ValueError(f"unknown layout {layout!r}: use {PLAIN!r} or {INSIGHTFACE!r}")
+    if layout == INSIGHTFACE:
+        items = sorted(items, key=lambda it: int(it[2][0]))
+    idx_path = rec_path[:-4] + ".idx"
+    tmp_rec, tmp_idx = rec_path + ".partial", idx_path + ".partial"
+    writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+    start, skipped, ranges = time.time(), [], {}
+    if layout == INSIGHTFACE:  # placeholder, rewritten at the end with the real ranges
+        writer.write_idx(0, mx.recordio.pack(mx.recordio.IRHeader(2, [0, 0], 0, 0), b""))
+    bar = tqdm(total=len(items), unit="img", disable=not progress, desc=os.path.basename(rec_path))
+    count = 0
+    for item, payload, error in _encoded(items, root, opts, num_workers):
+        bar.update()
+        if error:
+            skipped.append(error)
+            bar.write(f"skipped: {error}")
+            continue
+        key = count + 1 if layout == INSIGHTFACE else item[0]
+        writer.write_idx(key, mx.recordio.pack(_header(key, item[2], pack_label), payload))
+        identity = int(item[2][0])
+        lo, _ = ranges.get(identity, (key, key))
+        ranges[identity] = (lo, key + 1)
+        count += 1
+    bar.close()
+    num_classes = (max(ranges) + 1) if ranges else 0
+    if layout == INSIGHTFACE:
+        _append_identity_records(writer, count, num_classes, ranges)
+    writer.close()
+    if layout == INSIGHTFACE:
+        _rewrite_header(tmp_rec, count, num_classes)
+    if count == 0:
+        os.remove(tmp_rec)
+        os.remove(tmp_idx)
+        raise DataError(f"{root}: none of the {len(items)} images could be packed")
+    os.replace(tmp_rec, rec_path)
+    os.replace(tmp_idx, idx_path)
+    if layout == INSIGHTFACE:
+        height, width = _first_image_size(rec_path)
+        write_property(os.path.dirname(os.path.abspath(rec_path)), num_classes, height, width)
+    summary = PackSummary(rec_path, count, skipped, time.time() - start, layout, num_classes)
+    if log:
+        log(f"packed {count} images of {num_classes} identities into {rec_path} "
+            f"({layout} layout), "
+            f"skipped {len(skipped)}, {summary.seconds:.1f} s, "
+            f"{count / max(summary.seconds, 1e-9):.0f} img/s")
+    return summary
+
+
+def _append_identity_records(writer, count, num_classes, ranges):
+    """One record per identity after the images: `label = (first key, end key)`."""
+    first_id = count + 1
+    for identity in range(num_classes):
+        lo, hi = ranges.get(identity, (first_id, first_id))
+        key = first_id + identity
+        writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(2, [lo, hi], key, 0), b""))
+
+
+def _rewrite_header(rec_path, count, num_classes):
+    """Point record 0 at the identity records; same size as the placeholder, no offset moves."""
+    first_id = count + 1
+    header = mx.recordio.pack(mx.recordio.IRHeader(2, [first_id, first_id + num_classes], 0, 0),
+                              b"")
+    with open(rec_path, "r+b") as f:
+        f.seek(8)  # past the record's magic and length words
+        f.write(header)
+
+
+def _first_image_size(rec_path):
+    from .recordio import RecordDataset
+
+    dataset = RecordDataset(rec_path)
+    size = dataset.image_size()
+    dataset.close()
+    return size

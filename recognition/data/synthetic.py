@@ -1,0 +1,273 @@
+"""The embedded default dataset: synthetic faces, written as an image folder, `.rec` and `.bin`.
+
+`generate()` renders training identities into `images/<id_NNNNN>/<k>.jpg` with their two
+attributes in `attributes.tsv`, renders held-out identities (a separate index range, so they are
+never trained on) into an LFW-like `verify.bin`, and records what it did in `meta.json`.
+`main()` (console `face-synth`) also packs the folder into `train.rec/.idx/.lst`.
+Rendering lives in `synthetic_render`; every image depends only on (seed, identity, image).
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+from itertools import combinations
+from multiprocessing import get_context
+
+import cv2
+import numpy as np
+
+from ..errors import DataError
+from .pairs import save_pairs
+from .synthetic_render import identity_params, render_image
+
+__all__ = ["generate", "render_image", "read_attributes", "attribute_labels", "verify_plan",
+           "main", "GENERATOR_VERSION", "VERIFY_BASE"]
+
+GENERATOR_VERSION = 1
+VERIFY_BASE = 1_000_000_000    # held-out identities use indices from here: disjoint, and the
+                               # same verify.bin whatever the number of training identities
+ATTRIBUTES = ("gender", "age_group")
+
+
+def _encode(img, quality):
+    ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def _init_worker():
+    cv2.setNumThreads(1)        # processes already use every core
+
+
+def _train_identity(task):
+    """Render and write the images of one training identity; return its attributes."""
+    seed, index, count, folder, width, quality = task
+    os.makedirs(folder, exist_ok=True)
+    for k in range(count):
+        data = _encode(render_image(seed, index, k), quality)
+        with open(os.path.join(folder, f"{k:0{width}d}.jpg"), "wb") as f:
+            f.write(data)
+    p = identity_params(seed, index)
+    return p["gender"], p["age"]
+
+
+def _verify_identity(task):
+    seed, index, count, quality = task
+    return [_encode(render_image(seed, index, k), quality) for k in range(count)]
+
+
+def _run(func, tasks, workers, images, desc):
+    """Map `func` over `tasks` in order (in-process for one worker) with a progress bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=images, desc=desc, unit="img", disable=not sys.stderr.isatty())
+    out = []
+    if workers <= 1:
+        results, pool = map(func, tasks), None
+    else:
+        pool = get_context("fork").Pool(workers, initializer=_init_worker)
+        results = pool.imap(func, tasks, chunksize=max(1, len(tasks) // (workers * 16)))
+    try:
+        for task, res in zip(tasks, results):
+            out.append(res)
+            bar.update(task[2])
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return out
+
+
+def verify_plan(num_identities, num_pairs, folds=10):
+    """(folds, images per identity) for an LFW-like split; identity j belongs to fold j % folds.
+
+    Each fold holds as many genuine as impostor pairs, built only from its own identities.
+    """
+    if num_pairs < 2 or num_pairs % 2:
+        raise ValueError(f"the number of pairs must be even and positive, got {num_pairs}")
+    folds = min(folds, num_identities // 2, num_pairs // 2)
+    if folds < 1:
+        raise ValueError(f"need at least 2 verification identities, got {num_identities}")
+    genuine = math.ceil(num_pairs / 2 / folds)
+    per_identity = math.ceil(genuine / (num_identities // folds))
+    k = 2
+    while k * (k - 1) // 2 < per_identity:
+        k += 1
+    ids = num_identities // folds
+    if ids * (ids - 1) // 2 * k * k < genuine:
+        raise ValueError(f"{num_pairs} pairs need more than {num_identities} verification "
+                         "identities for distinct impostor pairs")
+    return folds, k
+
+
+def _fold_pairs(rng, members, genuine, k):
+    """`genuine` same-identity pairs then as many different-identity pairs, all distinct."""
+    counts = np.full(len(members), genuine // len(members))
+    counts[rng.permutation(len(members))[:genuine % len(members)]] += 1
+    combos = list(combinations(range(k), 2))
+    same = []
+    for ident, c in zip(members, counts):
+        for j in rng.choice(len(combos), size=c, replace=False):
+            same.append(((ident, combos[j][0]), (ident, combos[j][1])))
+    same = [same[i] for i in rng.permutation(len(same))]
+    diff, seen = [], set()
+    while len(diff) < genuine:
+        a, b = rng.choice(members, size=2, replace=False)
+        pair = ((int(a), int(rng.integers(k))), (int(b), int(rng.integers(k))))
+        key = tuple(sorted(pair))
+        if key not in seen:
+            seen.add(key)
+            diff.append(pair)
+    return same + diff, [True] * len(same) + [False] * len(diff)
+
+
+def _build_pairs(seed, num_ids, num_pairs, images):
+    """Pairs in LFW order: per fold, a block of genuine pairs then a block of impostors."""
+    folds, k = verify_plan(num_ids, num_pairs)
+    rng = np.random.default_rng([seed, VERIFY_BASE - 1])
+    sizes = np.diff(np.linspace(0, num_pairs // 2, folds + 1).round().astype(int))
+    bins, issame = [], []
+    for f in range(folds):
+        pairs, same = _fold_pairs(rng, np.arange(f, num_ids, folds), int(sizes[f]), k)
+        for (i, a), (j, b) in pairs:
+            bins += [images[i][a], images[j][b]]
+        issame += same
+    return bins, issame
+
+
+def _prepare(out_dir, overwrite):
+    images = os.path.join(out_dir, "images")
+    if os.path.isdir(images) and os.listdir(images):
+        if not overwrite:
+            raise DataError(f"{images}: already holds images; pass overwrite=True (--overwrite) "
+                            "or choose another output folder")
+        shutil.rmtree(images)
+    os.makedirs(images, exist_ok=True)
+    return images
+
+
+def _write_attributes(path, folders, attrs):
+    with open(path + ".tmp", "w") as f:
+        f.write("folder\tlabel\t" + "\t".join(ATTRIBUTES) + "\n")
+        for label, (folder, (gender, age)) in enumerate(zip(folders, attrs)):
+            f.write(f"{folder}\t{label}\t{gender}\t{age}\n")
+    os.replace(path + ".tmp", path)
+
+
+def generate(out_dir, num_identities, images_per_identity, num_verify_identities,
+             num_pairs=6000, seed=0, workers=None, quality=95, overwrite=False):
+    """Write the synthetic dataset under `out_dir`; return the contents of its `meta.json`."""
+    for name, v in (("num_identities", num_identities),
+                    ("images_per_identity", images_per_identity)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be at least 1, got {v}")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must be in 1..100, got {quality}")
+    folds, k = verify_plan(num_verify_identities, num_pairs)
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    images = _prepare(out_dir, overwrite)
+    width = max(5, len(str(num_identities - 1)))
+    folders = [f"id_{i:0{width}d}" for i in range(num_identities)]
+    iw = max(3, len(str(images_per_identity - 1)))
+    tasks = [(seed, i, images_per_identity, os.path.join(images, folders[i]), iw, quality)
+             for i in range(num_identities)]
+    attrs = _run(_train_identity, tasks, workers, num_identities * images_per_identity, "train")
+    _write_attributes(os.path.join(out_dir, "attributes.tsv"), folders, attrs)
+    tasks = [(seed, VERIFY_BASE + j, k, quality) for j in range(num_verify_identities)]
+    rendered = _run(_verify_identity, tasks, workers, num_verify_identities * k, "verify")
+    bins, issame = _build_pairs(seed, num_verify_identities, num_pairs, rendered)
+    save_pairs(os.path.join(out_dir, "verify.bin"), bins, issame)
+    meta = dict(generator="recognition.data.synthetic", version=GENERATOR_VERSION, seed=seed,
+                image_size=[112, 112], identities=num_identities,
+                images_per_identity=images_per_identity,
+                verify_identities=num_verify_identities, verify_images_per_identity=k,
+                verify_identity_base=VERIFY_BASE, pairs=num_pairs, folds=folds,
+                quality=quality, attributes=list(ATTRIBUTES))
+    with open(os.path.join(out_dir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    return meta
+
+
+def read_attributes(path):
+    """`{folder: (label, gender, age_group)}` from an `attributes.tsv`."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: attributes file not found")
+    out = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            cols = line.rstrip("\n").split("\t")
+            if n == 1 and cols[0] == "folder":
+                continue
+            try:
+                out[cols[0]] = (int(cols[1]), int(cols[2]), int(cols[3]))
+            except (IndexError, ValueError):
+                raise DataError(f"{path}:{n}: expected folder, label, gender, age_group "
+                                f"separated by tabs, got {line.strip()!r}") from None
+    return out
+
+
+def attribute_labels(path):
+    """`{folder: [gender, age_group]}` as floats: the `extra_labels` of `pack_image_folder`."""
+    return {k: [float(g), float(a)] for k, (_, g, a) in read_attributes(path).items()}
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="face-synth", description="Generate the synthetic face dataset: an image folder "
+        "per identity, a packed training .rec and a held-out verification .bin.")
+    ap.add_argument("--out", required=True, help="output folder (images/, attributes.tsv, "
+                    "verify.bin, meta.json, train.rec/.idx/.lst)")
+    ap.add_argument("--identities", type=int, default=1000, help="training identities "
+                    "(default 1000)")
+    ap.add_argument("--images-per-identity", type=int, default=40, help="images rendered per "
+                    "training identity (default 40)")
+    ap.add_argument("--verify-identities", type=int, default=200, help="held-out identities "
+                    "for verify.bin, never in training (default 200)")
+    ap.add_argument("--pairs", type=int, default=6000, help="pairs in verify.bin, half genuine "
+                    "and half impostor, in 10 LFW-like folds (default 6000)")
+    ap.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical "
+                    "images whatever the number of workers (default 0)")
+    ap.add_argument("--workers", type=int, default=None, help="rendering (and packing) "
+                    "processes (default: the number of CPUs)")
+    ap.add_argument("--quality", type=int, default=95, help="JPEG quality of the written "
+                    "files (the rendered images already carry random JPEG damage; default 95)")
+    ap.add_argument("--layout", choices=("plain", "insightface"), default="plain",
+                    help="record layout of train.rec: plain MXNet or InsightFace's (header "
+                    "record, identity ranges, property file); default plain")
+    ap.add_argument("--pack-label", action="store_true", help="append the two attributes "
+                    "(gender, age group) to each record's label: [identity, gender, age]")
+    ap.add_argument("--no-pack", action="store_true", help="write the image folder and "
+                    "verify.bin only, no train.rec")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing images/ "
+                    "folder under --out")
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        meta = generate(args.out, args.identities, args.images_per_identity,
+                        args.verify_identities, args.pairs, args.seed, args.workers,
+                        args.quality, args.overwrite)
+        if not args.no_pack:
+            from .im2rec import pack_image_folder
+
+            extra = (attribute_labels(os.path.join(args.out, "attributes.tsv"))
+                     if args.pack_label else None)
+            pack_image_folder(os.path.join(args.out, "images"), os.path.join(args.out, "train"),
+                              layout=args.layout, num_workers=args.workers or os.cpu_count(),
+                              extra_labels=extra, quality=args.quality)
+    except (DataError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {meta['identities']} x {meta['images_per_identity']} training images, "
+          f"{meta['pairs']} verification pairs to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
