@@ -10,7 +10,7 @@ setup(
     version="0.1.0",
     description="Face recognition training toolkit on MXNet/Gluon: sharded ArcFace FC over Horovod",
     packages=find_packages(include=["recognition", "recognition.*"]),
-    python_requires=">=3.8",
+    python_requires=">=3.9",
     install_requires=[
         "numpy==1.23.5",
         "mxnet==1.9.1",

@@ -185,9 +185,10 @@ class Run:
             self.step += 1
             if self.step % cfg.log_every == 0 or self.step == self.max_steps:
                 images_per_s, eta = speed.report(self.step)
-                log.info(f"step {self.step}/{self.max_steps} epoch {self.epoch} "
-                         f"loss {np.mean(losses):.4f} lr {lr:.5g} "
-                         f"{images_per_s:.1f} img/s eta {format_eta(eta)}")
+                fields = [f"step {self.step}/{self.max_steps}", f"epoch {self.epoch}",
+                          f"loss {np.mean(losses):.4f}", self.objective.report(),
+                          f"lr {lr:.5g}", f"{images_per_s:.1f} img/s", f"eta {format_eta(eta)}"]
+                log.info(" ".join(field for field in fields if field))
                 log.scalars(self.step, loss=float(np.mean(losses)), lr=lr, speed=images_per_s)
                 losses = []
             if cfg.verify_every and self.step % cfg.verify_every == 0:

@@ -107,12 +107,15 @@ def test_unknown_key_and_missing_rec_are_clear_errors(tiny_data, capsys):
     assert "/nowhere/train.rec: record file not found" in capsys.readouterr().err
 
 
-def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod):
+@pytest.mark.parametrize("center_loss", [0.0, 0.01])
+def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod, center_loss):
     _, config = tiny_data
     script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
-    run_horovod([script, config, str(tmp_path), "6"], np=2)
+    overrides = json.dumps({"center_loss_weight": center_loss})
+    run_horovod([script, config, str(tmp_path), "6", overrides], np=2)
     ranks = [np.load(tmp_path / f"backbone-rank{r}.npz") for r in range(2)]
-    for name in ranks[0].files:
+    assert ("center_loss_centres" in ranks[0].files) == bool(center_loss)
+    for name in ranks[0].files:  # backbone, BN statistics and center-loss centres agree
         np.testing.assert_array_equal(ranks[0][name], ranks[1][name], err_msg=name)
     seen = [json.load(open(tmp_path / f"seen-rank{r}.json")) for r in range(2)]
     assert [(s["class_start"], s["num_local"]) for s in seen] == [(0, 3), (3, 3)]

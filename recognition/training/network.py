@@ -28,7 +28,8 @@ def build_network(cfg, ctx):
         kwargs.setdefault("embedding_size", cfg.embedding_size)
     with mx.name.NameManager():
         net = get_model(cfg.network, **kwargs)
-    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="out", magnitude=2), ctx=ctx)
+    # He initialisation (fan-in): keeps activations and logits O(1) for any head size
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
     net.hybridize(static_alloc=True)
     _check_output(net, cfg)
     return net

@@ -60,6 +60,10 @@ class FaceObjective:
     def update(self, lr, momentum, wd):
         self.fc.update(lr, momentum, wd)
 
+    def report(self):
+        """Extra figures for the log line (none: the loss says it all)."""
+        return ""
+
     def save(self, prefix):
         self.fc.save(prefix)
 
@@ -74,6 +78,7 @@ class AttributeObjective:
         self.workers, self.global_batch = workers, cfg.batch_size * workers.size
         self.loss = AttributeLoss(tuple(cfg.attribute_weights))
         self.num_tasks = len(cfg.attribute_weights)
+        self._correct, self._seen = nd.zeros(self.num_tasks), 0
 
     def step(self, net, images, labels):
         if labels.ndim != 2 or labels.shape[1] < 1 + self.num_tasks:
@@ -87,8 +92,21 @@ class AttributeObjective:
                                  f"has {self.num_tasks}")
             loss = self.loss(logits, labels[:, 1:1 + self.num_tasks])
         loss.backward(nd.ones_like(loss) / self.global_batch)
+        targets = labels[:, 1:1 + self.num_tasks]
+        correct = nd.stack(*[nd.sum(nd.argmax(out, axis=1) == targets[:, i])
+                             for i, out in enumerate(logits)]).reshape((-1,))
+        self._correct += correct.as_in_context(self._correct.context)
+        self._seen += labels.shape[0]
         total = self.workers.comm.allreduce(loss.sum(), name="attribute_loss")
         return total.asscalar() / self.global_batch
+
+    def report(self):
+        """Training accuracy of each output since the last report, over all workers."""
+        comm = self.workers.comm
+        correct = comm.allreduce(self._correct, name="attribute_correct").asnumpy()
+        seen = comm.allreduce(nd.array([self._seen]), name="attribute_seen").asscalar()
+        self._correct[:], self._seen = 0, 0
+        return " ".join(f"acc[{i + 1}] {c / max(seen, 1):.3f}" for i, c in enumerate(correct))
 
     def update(self, lr, momentum, wd):
         """Nothing outside the network is learned."""

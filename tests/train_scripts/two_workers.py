@@ -1,5 +1,6 @@
 """Run under horovodrun by tests/test_train.py: a few training steps on each worker, then each
-worker dumps its backbone parameters, classifier shard range and the images it read.
+worker dumps its backbone parameters (and center-loss centres), classifier shard range and the
+images it read. Arguments: CONFIG OUTPUT STEPS [JSON of config overrides].
 CRASH_RANK1_AT_STEP=N makes rank 1 die at step N (to check the run exits instead of hanging)."""
 import json
 import os
@@ -12,9 +13,9 @@ from recognition.train import Run
 from recognition.training.distributed import init_workers
 
 
-def main(config_path, out, steps):
-    cfg = load_config(config_path, {"max_steps": int(steps), "output": out, "verify_every": 0,
-                                    "save_every": int(steps)})
+def main(config_path, out, steps, overrides="{}"):
+    cfg = load_config(config_path, dict(json.loads(overrides), max_steps=int(steps), output=out,
+                                        verify_every=0, save_every=int(steps)))
     workers = init_workers()
     run = Run(cfg, workers)
     seen = []
@@ -31,6 +32,8 @@ def main(config_path, out, steps):
     run.train_step = recording_step
     run.train(stop=False)
     params = {k: v.data().asnumpy() for k, v in run.net.collect_params().items()}
+    if run.objective.center is not None:
+        params["center_loss_centres"] = run.objective.center.centers.data().asnumpy()
     np.savez(os.path.join(out, f"backbone-rank{workers.rank}.npz"), **params)
     with open(os.path.join(out, f"seen-rank{workers.rank}.json"), "w") as f:
         json.dump({"sums": seen, "class_start": run.objective.fc.class_start,
