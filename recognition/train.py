@@ -99,16 +99,28 @@ class Run:
         load_exported_params(self.net, self.checkpoints.network_params(step), self.workers.ctx)
         materialize(self.net, self.cfg.image_size, self.workers.ctx)  # the trainer needs shapes
         self.trainer.load_states(self.checkpoints.trainer_states(step))
-        if saved_world != self.workers.size:
-            raise DataError(f"{self.cfg.output}: checkpoint {step} was written by {saved_world} "
-                            f"workers, this run has {self.workers.size}; re-cut the classifier "
-                            f"with `face-shards split` first")
+        self._check_world_size(step, saved_world)
         self.objective.load(self.checkpoints.shard_prefix(step))
         self.step, self.epoch = step, state["epoch"]
-        self.batch_in_epoch = state["batch_in_epoch"]
+        # the data parts depend on the worker count: another count restarts the epoch
+        self.batch_in_epoch = state["batch_in_epoch"] if saved_world == self.workers.size else 0
         self.history, self.best = state["history"], state["best"]
         self.last_checkpoint = step
         self.log.info(f"resumed from step {step} (lr {self.schedule(step):g})")
+
+    def _check_world_size(self, step, saved_world):
+        """Another worker count needs the classifier re-cut for it (tools/shards.py split)."""
+        if saved_world == self.workers.size or not self.objective.has_shards:
+            return
+        if not os.path.isfile(self.checkpoints.shard_path(step)):
+            prefix = self.checkpoints.shard_prefix(step)
+            raise DataError(
+                f"{self.cfg.output}: checkpoint {step} was written by {saved_world} workers, this "
+                f"run has {self.workers.size}; re-cut its classifier first: python "
+                f"tools/shards.py split {prefix}-rank*of{saved_world}.params "
+                f"--world-size {self.workers.size} --prefix {prefix}")
+        self.log.info(f"resuming a {saved_world}-worker checkpoint on {self.workers.size} "
+                      f"workers with the re-cut classifier")
 
     def _load_pretrained(self):
         if not self.cfg.pretrained:

@@ -9,6 +9,7 @@ import pytest
 from recognition.config import load_config
 from recognition.data.im2rec import pack_image_folder
 from recognition.data.synthetic import generate
+from recognition.errors import DataError
 from recognition.train import Run, main
 from recognition.training.distributed import init_workers
 from recognition.training.monitor import NonFiniteLoss, StopRequest
@@ -133,3 +134,22 @@ def test_a_dying_worker_ends_the_run(tiny_data, tmp_path, run_horovod):
                        env={"CRASH_RANK1_AT_STEP": "3"})
     assert proc.returncode != 0
     assert "simulated death of rank 1 at step 3" in proc.stdout + proc.stderr
+
+
+def test_resume_a_two_worker_run_on_one_worker(tiny_data, tmp_path, run_horovod, capsys):
+    from recognition.heads.shards_cli import main as shards_main
+
+    _, config = tiny_data
+    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
+    run_horovod([script, config, str(tmp_path), "4"], np=2)
+    common = dict(output=str(tmp_path), resume=True, max_steps=8, verify_every=0)
+    with pytest.raises(DataError, match=r"written by 2 workers.*tools/shards.py split"):
+        make_run(config, **common).restore()
+    prefix = str(tmp_path / "fc-4")
+    assert shards_main(["split", f"{prefix}-rank0of2.params", f"{prefix}-rank1of2.params",
+                        "--world-size", "1", "--prefix", prefix]) == 0
+    run = make_run(config, **common)
+    run.restore()
+    assert run.step == 4 and run.objective.fc.num_local == 6
+    run.train(stop=False)
+    assert run.step == 8 and json.load(open(tmp_path / "checkpoint.json"))["world_size"] == 1

@@ -25,6 +25,8 @@ def _identities(labels):
 class FaceObjective:
     """Margin softmax over the sharded classifier, optionally with center loss."""
 
+    has_shards = True
+
     def __init__(self, cfg, workers, num_classes):
         self.workers, self.global_batch = workers, cfg.batch_size * workers.size
         self.fc = ParallelFC(
@@ -73,6 +75,8 @@ class FaceObjective:
 
 class AttributeObjective:
     """Cross-entropy per network output against label columns 1, 2, ... (after the identity)."""
+
+    has_shards = False
 
     def __init__(self, cfg, workers):
         self.workers, self.global_batch = workers, cfg.batch_size * workers.size
