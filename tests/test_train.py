@@ -15,6 +15,7 @@ from recognition.training.distributed import init_workers
 from recognition.training.monitor import NonFiniteLoss, StopRequest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWO_WORKERS = os.path.join(REPO, "tests", "hvd_scripts", "train_two_workers.py")
 TINY = dict(network="r_tiny", embedding_size=32, batch_size=8, loss="cosface", margin_s=16.0,
             margin_m2=0.0, margin_m3=0.1, lr=0.05, warmup_steps=0, reference_batch_size=0,
             log_every=5, verify_every=0, augment={}, preprocess_threads=1)
@@ -111,9 +112,8 @@ def test_unknown_key_and_missing_rec_are_clear_errors(tiny_data, capsys):
 @pytest.mark.parametrize("center_loss", [0.0, 0.01])
 def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod, center_loss):
     _, config = tiny_data
-    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
     overrides = json.dumps({"center_loss_weight": center_loss})
-    run_horovod([script, config, str(tmp_path), "6", overrides], np=2)
+    run_horovod([TWO_WORKERS, config, str(tmp_path), "6", overrides], np=2)
     ranks = [np.load(tmp_path / f"backbone-rank{r}.npz") for r in range(2)]
     assert ("center_loss_centres" in ranks[0].files) == bool(center_loss)
     for name in ranks[0].files:  # backbone, BN statistics and center-loss centres agree
@@ -129,8 +129,7 @@ def test_two_workers_share_the_work(tiny_data, tmp_path, run_horovod, center_los
 
 def test_a_dying_worker_ends_the_run(tiny_data, tmp_path, run_horovod):
     _, config = tiny_data
-    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
-    proc = run_horovod([script, config, str(tmp_path), "50"], np=2, check=False, timeout=180,
+    proc = run_horovod([TWO_WORKERS, config, str(tmp_path), "50"], np=2, check=False, timeout=180,
                        env={"CRASH_RANK1_AT_STEP": "3"})
     assert proc.returncode != 0
     assert "simulated death of rank 1 at step 3" in proc.stdout + proc.stderr
@@ -140,8 +139,7 @@ def test_resume_a_two_worker_run_on_one_worker(tiny_data, tmp_path, run_horovod,
     from recognition.heads.shards_cli import main as shards_main
 
     _, config = tiny_data
-    script = os.path.join(REPO, "tests", "train_scripts", "two_workers.py")
-    run_horovod([script, config, str(tmp_path), "4"], np=2)
+    run_horovod([TWO_WORKERS, config, str(tmp_path), "4"], np=2)
     common = dict(output=str(tmp_path), resume=True, max_steps=8, verify_every=0)
     with pytest.raises(DataError, match=r"written by 2 workers.*tools/shards.py split"):
         make_run(config, **common).restore()
