@@ -26,7 +26,7 @@ config = dict(
     easy_margin=False,        # ArcFace: apply the margin only where cos(theta) > 0
     sample_rate=1.0,          # partial FC: fraction of negative class centres used per step
     center_loss_weight=0.0,   # lambda of center loss (seed 002); 0 disables it
-    center_loss_alpha=0.5,    # centre moving-average rate
+    center_loss_alpha=0.5,    # centre update c <- c - (1 - alpha) * (c - x) (seed 002)
     attribute_weights=[1.0, 1.0],  # attribute networks (facialnet): weight of each output's
                               # cross-entropy against label columns 1, 2, ... (--pack-label)
     # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)

@@ -225,7 +225,6 @@ def main(argv=None):
         from recognition.config import BASE_CONFIG
         print(open(BASE_CONFIG).read().split("\nconfig = dict(", 1)[1].rsplit(")", 1)[0])
         return 0 if argv else 2
-    workers = None
     try:
         cfg = load_config(argv[0], argv[1:])
         workers = init_workers()
