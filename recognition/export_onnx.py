@@ -11,12 +11,12 @@ reported (non-zero exit when it exceeds --atol).
 """
 import argparse
 import json
-import os
 import sys
 
 import numpy as np
 
 from .errors import DataError
+from .fileio import atomic_write
 
 __all__ = ["explicit_defaults", "fixed_gamma_params", "prelu_slope_ranks", "fix_onnx_model",
            "export", "compare", "main"]
@@ -97,17 +97,15 @@ def export(model, out_path, input_shape=(3, 112, 112)):
     names = set(model.symbol.list_arguments()) | set(model.symbol.list_auxiliary_states())
     params = fixed_gamma_params(model.symbol, {k: v for k, v in model.params.items()
                                                if k in names})
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = f"{out_path}.tmp{os.getpid()}.onnx"
-    mx.onnx.export_model(explicit_defaults(model.symbol), params, [(1,) + tuple(input_shape)],
-                         np.float32, tmp, dynamic=True,
-                         dynamic_input_shapes=[(None,) + tuple(input_shape)])
-    onnx_model = fix_onnx_model(onnx.load(tmp),
-                                prelu_slope_ranks(model.symbol, model.input_name, input_shape))
-    onnx.checker.check_model(onnx_model)
-    onnx.save(onnx_model, tmp)
-    os.replace(tmp, out_path)
-    return out_path
+    def write(tmp):
+        mx.onnx.export_model(explicit_defaults(model.symbol), params, [(1,) + tuple(input_shape)],
+                             np.float32, tmp, dynamic=True,
+                             dynamic_input_shapes=[(None,) + tuple(input_shape)])
+        onnx_model = fix_onnx_model(onnx.load(tmp),
+                                    prelu_slope_ranks(model.symbol, model.input_name, input_shape))
+        onnx.checker.check_model(onnx_model)
+        onnx.save(onnx_model, tmp)
+    return atomic_write(out_path, write, suffix=".onnx")
 
 
 def compare(model, onnx_path, batch):

@@ -8,7 +8,8 @@ import pytest
 from mxnet import gluon
 
 from recognition.config import ConfigError, load_config, parse_overrides
-from recognition.training.checkpoint import Checkpointer, atomic_write_text
+from recognition.fileio import atomic_write_text
+from recognition.training.checkpoint import Checkpointer
 from recognition.training.monitor import NonFiniteLoss, check_finite, format_eta
 from recognition.training.schedule import StepSchedule, scaled_steps
 

@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import atomic_write
 
 __all__ = ["PairSet", "load_pairs", "save_pairs", "decode_pair_images"]
 
@@ -57,10 +58,11 @@ def load_pairs(path):
 def save_pairs(path, bins, issame, protocol=pickle.HIGHEST_PROTOCOL):
     """Write a pair set atomically (a partial file never replaces a good one)."""
     pairs = PairSet(bins, issame)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump((pairs.bins, [bool(x) for x in pairs.issame]), f, protocol=protocol)
-    os.replace(tmp, path)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            pickle.dump((pairs.bins, [bool(x) for x in pairs.issame]), f, protocol=protocol)
+    atomic_write(path, write)
     return pairs
 
 

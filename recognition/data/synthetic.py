@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import atomic_write_text
 from .pairs import save_pairs
 from .synthetic_render import identity_params, render_image
 
@@ -151,11 +152,9 @@ def _prepare(out_dir, overwrite):
 
 
 def _write_attributes(path, folders, attrs):
-    with open(path + ".tmp", "w") as f:
-        f.write("folder\tlabel\t" + "\t".join(ATTRIBUTES) + "\n")
-        for label, (folder, (gender, age)) in enumerate(zip(folders, attrs)):
-            f.write(f"{folder}\t{label}\t{gender}\t{age}\n")
-    os.replace(path + ".tmp", path)
+    rows = [f"{folder}\t{label}\t{gender}\t{age}\n"
+            for label, (folder, (gender, age)) in enumerate(zip(folders, attrs))]
+    atomic_write_text(path, "folder\tlabel\t" + "\t".join(ATTRIBUTES) + "\n" + "".join(rows))
 
 
 def generate(out_dir, num_identities, images_per_identity, num_verify_identities,

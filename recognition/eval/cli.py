@@ -185,11 +185,9 @@ def run(args):
 
 
 def _write_json(path, report):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(tmp, path)
+    from ..fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(report, indent=2))
 
 
 def main(argv=None):

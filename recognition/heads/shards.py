@@ -13,6 +13,7 @@ import mxnet as mx
 import numpy as np
 
 from recognition.errors import DataError
+from recognition.fileio import atomic_write
 
 _META_FIELDS = ("num_classes", "world_size", "rank", "class_start", "num_local",
                 "embedding_size")
@@ -60,11 +61,7 @@ def save_shard(path, shard):
     arrays = {"weight": mx.nd.array(shard.weight, dtype=shard.weight.dtype),
               "momentum": mx.nd.array(shard.momentum, dtype=shard.momentum.dtype),
               "meta": mx.nd.array(meta, dtype="int64")}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    mx.nd.save(tmp, arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: mx.nd.save(tmp, arrays))
 
 
 def load_shard(path):

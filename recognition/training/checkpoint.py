@@ -14,27 +14,12 @@ import json
 import os
 import re
 
+from ..fileio import atomic_write, atomic_write_text
 from ..heads.shards import shard_path
 
-__all__ = ["atomic_write", "Checkpointer", "read_pointer"]
+__all__ = ["Checkpointer", "read_pointer", "export_network"]
 
 POINTER = "checkpoint.json"
-
-
-def atomic_write(path, write):
-    """Call `write(tmp_path)`, flush it to disk, then rename it over `path`."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path, text):
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-    atomic_write(path, write)
 
 
 def export_network(net, prefix, step):
