@@ -18,6 +18,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import DataError
+from .packing import append_identity_records, insightface_header
 from .recordio import INSIGHTFACE, PLAIN, RecordDataset, write_property
 
 __all__ = ["convert_layout", "image_only_view", "main"]
@@ -87,9 +88,7 @@ def convert_layout(src, dst_rec, layout, progress=True, log=print):
     ranges = {}
     if layout == INSIGHTFACE:
         num_classes = 1 + max(int(_identity(h)) for h, _ in records)
-        writer.write_idx(0, mx.recordio.pack(
-            mx.recordio.IRHeader(2, [len(records) + 1, len(records) + 1 + num_classes], 0, 0),
-            b""))
+        writer.write_idx(0, insightface_header(len(records), num_classes))
     for i, (header, payload) in enumerate(records):
         key = i + offset_key
         writer.write_idx(key, mx.recordio.pack(header._replace(id=key, flag=0), payload))
@@ -97,11 +96,7 @@ def convert_layout(src, dst_rec, layout, progress=True, log=print):
         ranges[identity] = (ranges.get(identity, (key,))[0], key + 1)
     num_classes = 1 + max(ranges)
     if layout == INSIGHTFACE:
-        first = len(records) + 1
-        for identity in range(num_classes):
-            lo, hi = ranges.get(identity, (first, first))
-            writer.write_idx(first + identity, mx.recordio.pack(
-                mx.recordio.IRHeader(2, [lo, hi], first + identity, 0), b""))
+        append_identity_records(writer, len(records), num_classes, ranges)
         write_property(os.path.dirname(os.path.abspath(dst_rec)), num_classes)
     writer.close()
     os.replace(dst_rec + ".partial", dst_rec)

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from ..errors import DataError
 from .recordio import INSIGHTFACE, PLAIN, write_property
 
-__all__ = ["EncodeOptions", "encode_image", "write_records", "PackSummary"]
+__all__ = ["EncodeOptions", "encode_image", "write_records", "PackSummary",
+           "insightface_header", "append_identity_records"]
 
 EncodeOptions = namedtuple("EncodeOptions", "resize center_crop quality encoding color pass_through")
 EncodeOptions.__new__.__defaults__ = (0, False, 95, ".jpg", 1, False)
@@ -112,7 +113,7 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
     writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
     start, skipped, ranges = time.time(), [], {}
     if layout == INSIGHTFACE:  # placeholder, rewritten at the end with the real ranges
-        writer.write_idx(0, mx.recordio.pack(mx.recordio.IRHeader(2, [0, 0], 0, 0), b""))
+        writer.write_idx(0, insightface_header(0, 0))
     bar = tqdm(total=len(items), unit="img", disable=not progress, desc=os.path.basename(rec_path))
     count = 0
     for item, payload, error in _encoded(items, root, opts, num_workers):
@@ -130,7 +131,7 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
     bar.close()
     num_classes = (max(ranges) + 1) if ranges else 0
     if layout == INSIGHTFACE:
-        _append_identity_records(writer, count, num_classes, ranges)
+        append_identity_records(writer, count, num_classes, ranges)
     writer.close()
     if layout == INSIGHTFACE:
         _rewrite_header(tmp_rec, count, num_classes)
@@ -152,7 +153,17 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
     return summary
 
 
-def _append_identity_records(writer, count, num_classes, ranges):
+def insightface_header(count, num_classes):
+    """Record 0 of the InsightFace layout: `label = (first identity record, end)`.
+
+    Its size does not depend on the values, so a placeholder can be rewritten in place.
+    """
+    first_id = count + 1
+    return mx.recordio.pack(mx.recordio.IRHeader(2, [first_id, first_id + num_classes], 0, 0),
+                            b"")
+
+
+def append_identity_records(writer, count, num_classes, ranges):
     """One record per identity after the images: `label = (first key, end key)`."""
     first_id = count + 1
     for identity in range(num_classes):
@@ -163,12 +174,9 @@ def _append_identity_records(writer, count, num_classes, ranges):
 
 def _rewrite_header(rec_path, count, num_classes):
     """Point record 0 at the identity records; same size as the placeholder, no offset moves."""
-    first_id = count + 1
-    header = mx.recordio.pack(mx.recordio.IRHeader(2, [first_id, first_id + num_classes], 0, 0),
-                              b"")
     with open(rec_path, "r+b") as f:
         f.seek(8)  # past the record's magic and length words
-        f.write(header)
+        f.write(insightface_header(count, num_classes))
 
 
 def _first_image_size(rec_path):
