@@ -18,6 +18,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import DataError
+from ..fileio import atomic_write_text
 from .packing import append_identity_records, insightface_header
 from .recordio import INSIGHTFACE, PLAIN, RecordDataset, write_property
 
@@ -64,8 +65,7 @@ def image_only_view(dataset, cache_dir=None):
                 f.write(f"{key}\t{dataset.index[key] - start}\n")
         os.replace(rec + ".partial", rec)
         os.replace(idx + ".partial", idx)
-        with open(stamp, "w") as f:
-            json.dump(source, f)
+        atomic_write_text(stamp, json.dumps(source))  # a torn stamp would not parse next time
     return rec, idx
 
 
