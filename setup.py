@@ -33,6 +33,7 @@ setup(
             "face-synth=recognition.data.synthetic:main",
             "face-summary=recognition.backbones.summary:main",
             "face-verify=recognition.eval.cli:main",
+            "face-eval-attributes=recognition.eval.attributes_cli:main",
             "face-export-onnx=recognition.export_onnx:main",
             "face-shards=recognition.heads.shards_cli:main",
         ],

@@ -29,6 +29,7 @@ config = dict(
     center_loss_alpha=0.5,    # centre update c <- c - (1 - alpha) * (c - x) (seed 002)
     attribute_weights=[1.0, 1.0],  # attribute networks (facialnet): weight of each output's
                               # cross-entropy against label columns 1, 2, ... (--pack-label)
+    attribute_names=["gender", "age_group"],  # names of those outputs in logs and reports
     # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
     batch_size=128,           # images per worker per step
     lr=0.1,                   # base learning rate
@@ -39,6 +40,10 @@ config = dict(
     max_steps=200000,         # total steps (seed 000 stops at 200k)
     reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
     warmup_steps=0,           # linear warm-up from 0 to lr
+    dtype="float32",          # float32 | float16 (GPU only: float16 backbone, float32 master
+                              # weights, classifier and margin maths; checkpoints are float32)
+    loss_scale=0.0,           # float16: static loss scale, or 0 for a dynamic one (skip the
+                              # step and halve on overflow, double after 2,000 clean steps)
     seed=0,
     # --- logging, verification, checkpoints ----------------------------------------------
     output=None,              # run folder; None: work_dirs/<config name>
@@ -46,7 +51,10 @@ config = dict(
     verify_every=2000,        # steps between verifications (0: never)
     val_data_dir="data/synthetic",  # folder holding <target>.bin
     val_targets=["verify"],   # .bin names verified during training
-    best_target=None,         # target whose accuracy picks the best checkpoint (None: first)
+    best_target=None,         # target whose accuracy picks the best checkpoint (None: first;
+                              # attribute networks: the mean of their outputs' accuracies)
+    val_rec=None,             # attribute networks: held-out .rec packed with --pack-label,
+                              # scored every verify_every steps (exact and 1-off accuracy)
     save_every=2000,          # steps between checkpoints (and always at the end)
     keep_checkpoints=2,       # how many step checkpoints to keep (best is kept apart)
     tensorboard=False,        # also write TensorBoard event files

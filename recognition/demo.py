@@ -19,7 +19,7 @@ import numpy as np
 
 from .data.im2rec import pack_image_folder
 from .data.pairs import decode_pair_images, load_pairs
-from .data.synthetic import generate
+from .data.synthetic import GENERATOR_VERSION, generate
 
 __all__ = ["main", "raw_pixel_accuracy"]
 
@@ -32,7 +32,8 @@ def _dataset_ready(out, seed):
     if not os.path.isfile(meta_path):
         return False
     meta = json.load(open(meta_path))
-    return (meta.get("seed") == seed and meta.get("identities") == DEMO_SIZE["num_identities"]
+    return (meta.get("version") == GENERATOR_VERSION and meta.get("seed") == seed
+            and meta.get("identities") == DEMO_SIZE["num_identities"]
             and meta.get("images_per_identity") == DEMO_SIZE["images_per_identity"]
             and meta.get("pairs") == DEMO_SIZE["num_pairs"])
 

@@ -25,8 +25,9 @@ from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # 
 from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
                                           make_trainer, materialize)
 from recognition.training.objectives import make_objective  # noqa: E402
+from recognition.training.precision import Precision  # noqa: E402
 from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
-from recognition.training.verifier import Verifier  # noqa: E402
+from recognition.training.verifier import AttributeVerifier, Verifier  # noqa: E402
 
 USAGE = __doc__.splitlines()[0]
 
@@ -44,10 +45,13 @@ class Run:
             seed=cfg.seed + workers.rank, **cfg.augment)
         self.num_classes = cfg.num_classes or self.data.num_classes
         mx.random.seed(cfg.seed)
-        self.net = build_network(cfg, workers.ctx)
+        Precision.check_context(cfg.dtype, workers.ctx)
+        self.precision = Precision(cfg.dtype, cfg.loss_scale, allreduce=lambda x: (
+            workers.comm.allreduce(x, name="grads_not_finite")))
+        self.net = self.precision.cast_network(build_network(cfg, workers.ctx))
         attributes = is_attribute_model(cfg.network)
         self.objective = make_objective(cfg, workers, self.num_classes, attributes)
-        self.trainer = make_trainer(self.net, cfg, workers)
+        self.trainer = make_trainer(self.net, cfg, workers, self.precision.optimizer_options())
         global_batch = cfg.batch_size * workers.size
         self.max_steps = scaled_steps([cfg.max_steps], global_batch, cfg.reference_batch_size)[0]
         self.schedule = StepSchedule(
@@ -57,17 +61,35 @@ class Run:
                                         workers.barrier, cfg.keep_checkpoints)
         self.log = Logger(cfg.output, workers.rank, cfg.tensorboard)
         self.verifier = None
-        if workers.rank == 0 and cfg.verify_every > 0 and cfg.val_targets and not attributes:
-            self.verifier = Verifier(cfg.val_data_dir, cfg.val_targets, cfg.image_size,
-                                     workers.ctx)
+        if workers.rank == 0 and cfg.verify_every > 0:
+            self.verifier = self._make_verifier(attributes)
         self.step, self.epoch, self.batch_in_epoch, self.history, self.best = 0, 0, 0, [], None
         self.last_checkpoint = None
+
+    @property
+    def _input_shape(self):
+        return (1, 3) + tuple(self.cfg.image_size)
+
+    def _make_verifier(self, attributes):
+        """Pair sets for embedding networks, a held-out labelled .rec for attribute ones."""
+        cfg = self.cfg
+        if attributes:
+            if not cfg.val_rec:
+                return None
+            names = list(cfg.attribute_names)[:len(cfg.attribute_weights)] or None
+            return AttributeVerifier(cfg.val_rec, len(cfg.attribute_weights), cfg.image_size,
+                                     self.workers.ctx, names, cfg.best_target)
+        if not cfg.val_targets:
+            return None
+        return Verifier(cfg.val_data_dir, cfg.val_targets, cfg.image_size, self.workers.ctx,
+                        best_target=cfg.best_target)
 
     # ------------------------------------------------------------------ state
     def state(self):
         return {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "lr": self.schedule(self.step), "history": self.history,
-                "best": self.best, "world_size": self.workers.size, "config": dict(self.cfg)}
+                "best": self.best, "world_size": self.workers.size, "config": dict(self.cfg),
+                "precision": self.precision.state()}
 
     def sync_running_stats(self):
         """Average BatchNorm running statistics over workers (they see different batches), so
@@ -81,7 +103,8 @@ class Run:
 
     def save(self):
         self.sync_running_stats()
-        self.checkpoints.save(self.step, self.net, self.trainer, self._save_shard, self.state())
+        with self.precision.float32(self.net, self._input_shape) as net:  # float32 checkpoints
+            self.checkpoints.save(self.step, net, self.trainer, self._save_shard, self.state())
         self.last_checkpoint = self.step
         self.log.info(f"checkpoint step {self.step} saved in {self.cfg.output}")
 
@@ -97,7 +120,8 @@ class Run:
             return self._load_pretrained()
         step, state, saved_world = latest
         load_exported_params(self.net, self.checkpoints.network_params(step), self.workers.ctx)
-        materialize(self.net, self.cfg.image_size, self.workers.ctx)  # the trainer needs shapes
+        materialize(self.net, self.cfg.image_size, self.workers.ctx,  # the trainer needs shapes
+                    self.precision.dtype)
         self.trainer.load_states(self.checkpoints.trainer_states(step))
         self._check_world_size(step, saved_world)
         self.objective.load(self.checkpoints.shard_prefix(step))
@@ -105,6 +129,7 @@ class Run:
         # the data parts depend on the worker count: another count restarts the epoch
         self.batch_in_epoch = state["batch_in_epoch"] if saved_world == self.workers.size else 0
         self.history, self.best = state["history"], state["best"]
+        self.precision.load_state(state.get("precision"))
         self.last_checkpoint = step
         self.log.info(f"resumed from step {step} (lr {self.schedule(step):g})")
 
@@ -155,15 +180,20 @@ class Run:
     def train_step(self, batch):
         """One step: forward and backward of the objective, then both optimisers."""
         ctx = self.workers.ctx
-        images = batch.data[0].as_in_context(ctx)
+        images = self.precision.input(batch.data[0].as_in_context(ctx))
         labels = batch.label[0].as_in_context(ctx)
         lr = self.schedule(self.step)
-        loss = self.objective.step(self.net, images, labels)
+        loss = self.objective.step(self.net, images, labels, self.precision)
         check_finite(loss, self.step, self.last_checkpoint)
+        skipped = self.precision.after_step(self.precision.grads_finite(self.net))
+        if skipped:  # float16 overflow: every worker skips both optimisers
+            self.log.info(f"step {self.step + 1}: {skipped}")
+            return loss, lr
         self.trainer.set_learning_rate(lr)
         # the gradients are of the global mean loss: the backbone gradient is the SUM over
-        # workers, and the Horovod trainer averages them, so scale back by the world size.
-        self.trainer.step(1.0 / self.workers.size)
+        # workers, and the Horovod trainer averages them, so scale back by the world size
+        # and divide out the float16 loss scale (Gluon multiplies gradients by 1 / argument).
+        self.trainer.step(self.precision.scale / self.workers.size)
         self.objective.update(lr, self.cfg.momentum, self.cfg.weight_decay)
         return loss, lr
 
@@ -171,19 +201,17 @@ class Run:
         self.sync_running_stats()
         if self.verifier is None:
             return
-        results = self.verifier(self.net)
-        accuracy = {t: r["acc"] for t, r in results.items()}
-        self.history.append({"step": self.step, **accuracy})
-        target = self.cfg.best_target or self.cfg.val_targets[0]
-        line = ", ".join(f"{t} {100 * r['acc']:.2f}% +- {100 * r['acc_std']:.2f}"
-                         for t, r in results.items())
-        self.log.info(f"step {self.step} verification: {line}")
-        self.log.scalars(self.step, **{f"verify/{t}": a for t, a in accuracy.items()})
-        if self.best is None or accuracy[target] > self.best["acc"]:
-            self.best = {"step": self.step, "target": target, "acc": accuracy[target]}
-            self.checkpoints.save_best(self.net, self.step)
-            self.log.info(f"best {target} so far: {100 * accuracy[target]:.2f}% "
-                          f"(best-{self.step:04d}.params)")
+        with self.precision.float32(self.net, self._input_shape) as net:
+            accuracy, line = self.verifier.score(net)
+            self.history.append({"step": self.step, **accuracy})
+            target = self.verifier.target
+            self.log.info(f"step {self.step} verification: {line}")
+            self.log.scalars(self.step, **{f"verify/{t}": a for t, a in accuracy.items()})
+            if self.best is None or accuracy[target] > self.best["acc"]:
+                self.best = {"step": self.step, "target": target, "acc": accuracy[target]}
+                self.checkpoints.save_best(net, self.step)
+                self.log.info(f"best {target} so far: {100 * accuracy[target]:.2f}% "
+                              f"(best-{self.step:04d}.params)")
 
     def train(self, stop):
         cfg, log = self.cfg, self.log

@@ -76,7 +76,7 @@ def test_same_seed_same_bytes_whatever_the_workers(small, tmp_path):
     generate(str(tmp_path), workers=1, **SMALL)
     images = [os.path.join("images", f"id_{i:05d}", f"{k:03d}.jpg")
               for i in range(6) for k in range(4)]
-    for rel in ["verify.bin", "attributes.tsv"] + images:
+    for rel in ["verify.bin", "attributes.tsv", "verify_attributes.rec"] + images:
         with open(os.path.join(out, rel), "rb") as a, open(os.path.join(tmp_path, rel), "rb") as b:
             assert a.read() == b.read(), rel
 
@@ -102,6 +102,25 @@ def test_pairs_are_lfw_like_and_held_out(small):
     for root, _, files in os.walk(os.path.join(out, "images")):
         train |= {open(os.path.join(root, f), "rb").read() for f in files}
     assert train.isdisjoint(pairs.bins)
+
+
+def test_verify_attributes_rec_holds_the_held_out_images_and_their_attributes(small):
+    """verify_attributes.rec (the attribute networks' val_rec): read back by stock MXNet, the
+    images are verify.bin's, labelled [identity, gender, age group] from the generator."""
+    import mxnet as mx
+
+    out, meta = small
+    k = meta["verify_images_per_identity"]
+    reader = mx.recordio.MXIndexedRecordIO(os.path.join(out, "verify_attributes.idx"),
+                                           os.path.join(out, "verify_attributes.rec"), "r")
+    assert sorted(reader.keys) == list(range(20 * k))
+    for key in (0, 7, 20 * k - 1):
+        header, payload = mx.recordio.unpack(reader.read_idx(key))
+        j, i = divmod(key, k)
+        p = identity_params(SMALL["seed"], VERIFY_BASE + j)
+        assert list(header.label) == [j, p["gender"], p["age"]]
+        assert payload == _jpeg(render_image(SMALL["seed"], VERIFY_BASE + j, i), 90)
+    reader.close()
 
 
 def test_raw_pixels_score_well_below_80_percent(small):

@@ -151,3 +151,60 @@ def test_resume_a_two_worker_run_on_one_worker(tiny_data, tmp_path, run_horovod,
     assert run.step == 4 and run.objective.fc.num_local == 6
     run.train(stop=False)
     assert run.step == 8 and json.load(open(tmp_path / "checkpoint.json"))["world_size"] == 1
+
+
+def _gpus():
+    import mxnet as mx
+
+    try:
+        return mx.context.num_gpus()
+    except mx.base.MXNetError:
+        return 0
+
+
+def test_float16_on_the_cpu_is_a_clear_error(tiny_data, tmp_path):
+    if _gpus():
+        pytest.skip("a GPU is present: float16 is allowed")
+    _, config = tiny_data
+    with pytest.raises(ValueError, match="dtype='float16' needs a GPU"):
+        make_run(config, output=str(tmp_path), dtype="float16")
+
+
+@pytest.mark.skipif(not _gpus(), reason="float16 training needs a GPU (none here)")
+def test_float16_training_on_a_gpu(tiny_data, tmp_path):
+    """float16 backbone with float32 master weights: the loss falls like float32's, the
+    checkpoint is a float32 model, verification runs, and kill + resume matches."""
+    _, config = tiny_data
+    common = dict(max_steps=16, lr_steps=[9], save_every=4, keep_checkpoints=1, verify_every=8)
+    losses = {}
+    for dtype in ("float32", "float16"):
+        run = make_run(config, output=str(tmp_path / dtype), dtype=dtype, **common)
+        history = []
+        step = run.train_step
+        run.train_step = lambda batch, step=step, history=history: (
+            history.append(step(batch)) or history[-1])
+        run.train(stop=False)
+        losses[dtype] = [l for l, _ in history]
+        assert run.precision.skipped <= 4          # the dynamic scale settles within a few steps
+    assert np.mean(losses["float16"][-4:]) < 0.8 * np.mean(losses["float16"][:4])
+    np.testing.assert_allclose(losses["float16"][:3], losses["float32"][:3], rtol=0.05)
+    import mxnet as mx
+
+    saved = mx.nd.load(str(tmp_path / "float16" / "model-0016.params"))
+    assert all(v.dtype == np.float32 for v in saved.values())
+    state = json.load(open(tmp_path / "float16" / "state-16.json"))
+    assert [h["step"] for h in state["history"]] == [8, 16]
+    assert state["precision"]["scale"] >= 1
+    first = make_run(config, output=str(tmp_path / "resumed"), dtype="float16", **common)
+    first.train(stop=StopAt(first, 7))
+    second = make_run(config, output=str(tmp_path / "resumed"), dtype="float16", resume=True,
+                      **common)
+    second.restore()
+    second.train(stop=False)
+    straight = make_run(config, output=str(tmp_path / "straight16"), dtype="float16", **common)
+    straight.train(stop=False)
+    (bb_a, fc_a, _), (bb_b, fc_b, _) = weights(straight), weights(second)
+    for name in bb_a:
+        np.testing.assert_allclose(bb_b[name].astype(np.float32), bb_a[name].astype(np.float32),
+                                   rtol=1e-2, atol=1e-3, err_msg=name)
+    np.testing.assert_allclose(fc_b, fc_a, rtol=1e-3, atol=1e-4)

@@ -19,7 +19,7 @@ from ..errors import DataError
 from .recordio import INSIGHTFACE, PLAIN, write_property
 
 __all__ = ["EncodeOptions", "encode_image", "write_records", "PackSummary",
-           "insightface_header", "append_identity_records"]
+           "insightface_header", "append_identity_records", "write_encoded_records"]
 
 EncodeOptions = namedtuple("EncodeOptions", "resize center_crop quality encoding color pass_through")
 EncodeOptions.__new__.__defaults__ = (0, False, 95, ".jpg", 1, False)
@@ -151,6 +151,23 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
             f"skipped {len(skipped)}, {summary.seconds:.1f} s, "
             f"{count / max(summary.seconds, 1e-9):.0f} img/s")
     return summary
+
+
+def write_encoded_records(rec_path, records):
+    """Write already-encoded images `[(labels, payload bytes)]` as a plain `.rec`/`.idx`.
+
+    Keys are 0..N-1 and every label is packed as an array (like `--pack-label`); both files
+    replace the old ones only once complete.
+    """
+    idx_path = rec_path[:-4] + ".idx"
+    tmp_rec, tmp_idx = rec_path + ".partial", idx_path + ".partial"
+    writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
+    for key, (labels, payload) in enumerate(records):
+        writer.write_idx(key, mx.recordio.pack(_header(key, labels, True), payload))
+    writer.close()
+    os.replace(tmp_rec, rec_path)
+    os.replace(tmp_idx, idx_path)
+    return rec_path
 
 
 def insightface_header(count, num_classes):

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import DataError
 from ..fileio import atomic_write
 
-__all__ = ["PairSet", "load_pairs", "save_pairs", "decode_pair_images"]
+__all__ = ["PairSet", "load_pairs", "save_pairs", "decode_pair_images", "decode_images"]
 
 
 class PairSet:
@@ -71,21 +71,27 @@ def decode_pair_images(pairs, image_size=None, path="<pairs>"):
 
     A image that does not decode is an error naming its index, not a silent black image.
     """
+    return decode_images(pairs.bins, image_size, path,
+                         where=lambda i: f"image {i} (pair {i // 2})")
+
+
+def decode_images(payloads, image_size=None, path="<images>", where=lambda i: f"image {i}"):
+    """Decode encoded images to one RGB uint8 NCHW array, resized to `image_size` if given."""
     import cv2
 
     out = None
-    for i, data in enumerate(pairs.bins):
+    for i, data in enumerate(payloads):
         img = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
         if img is None:
-            raise DataError(f"{path}: image {i} (pair {i // 2}) does not decode")
+            raise DataError(f"{path}: {where(i)} does not decode")
         if image_size is not None and img.shape[:2] != tuple(image_size):
             img = cv2.resize(img, (image_size[1], image_size[0]), interpolation=cv2.INTER_AREA)
         if out is None:
-            out = np.empty((len(pairs.bins), 3) + img.shape[:2], dtype=np.uint8)
+            out = np.empty((len(payloads), 3) + img.shape[:2], dtype=np.uint8)
         elif img.shape[:2] != out.shape[2:]:
-            raise DataError(f"{path}: image {i} is {img.shape[1]}x{img.shape[0]}, the first "
+            raise DataError(f"{path}: {where(i)} is {img.shape[1]}x{img.shape[0]}, the first "
                             f"was {out.shape[3]}x{out.shape[2]}; pass image_size to resize")
         out[i] = img[:, :, ::-1].transpose(2, 0, 1)
     if out is None:
-        raise DataError(f"{path}: pair set is empty")
+        raise DataError(f"{path}: holds no images")
     return out

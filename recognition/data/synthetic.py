@@ -3,7 +3,9 @@
 `generate()` renders training identities into `images/<id_NNNNN>/<k>.jpg` with their two
 attributes in `attributes.tsv`, renders held-out identities (a separate index range, so they are
 never trained on) into an LFW-like `verify.bin`, and records what it did in `meta.json`.
-`main()` (console `face-synth`) also packs the folder into `train.rec/.idx/.lst`.
+The held-out images are also written with their attributes to `verify_attributes.rec` (the
+attribute networks' validation set). `main()` (console `face-synth`) also packs the folder into
+`train.rec/.idx/.lst`.
 Rendering lives in `synthetic_render`; every image depends only on (seed, identity, image).
 """
 import argparse
@@ -20,13 +22,14 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_write_text
+from .packing import write_encoded_records
 from .pairs import save_pairs
 from .synthetic_render import identity_params, render_image
 
 __all__ = ["generate", "render_image", "read_attributes", "attribute_labels", "verify_plan",
            "main", "GENERATOR_VERSION", "VERIFY_BASE"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2        # 2: aligned faces (small residual pose error), fewer occluders
 VERIFY_BASE = 1_000_000_000    # held-out identities use indices from here: disjoint, and the
                                # same verify.bin whatever the number of training identities
 ATTRIBUTES = ("gender", "age_group")
@@ -180,6 +183,7 @@ def generate(out_dir, num_identities, images_per_identity, num_verify_identities
     rendered = _run(_verify_identity, tasks, workers, num_verify_identities * k, "verify")
     bins, issame = _build_pairs(seed, num_verify_identities, num_pairs, rendered)
     save_pairs(os.path.join(out_dir, "verify.bin"), bins, issame)
+    _write_verify_attributes(os.path.join(out_dir, "verify_attributes.rec"), seed, rendered)
     meta = dict(generator="recognition.data.synthetic", version=GENERATOR_VERSION, seed=seed,
                 image_size=[112, 112], identities=num_identities,
                 images_per_identity=images_per_identity,
@@ -189,6 +193,16 @@ def generate(out_dir, num_identities, images_per_identity, num_verify_identities
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     return meta
+
+
+def _write_verify_attributes(rec_path, seed, rendered):
+    """The held-out identities' images labelled [identity, gender, age group]: the attribute
+    networks' validation set (`val_rec`), disjoint from training like verify.bin."""
+    records = []
+    for j, images in enumerate(rendered):
+        p = identity_params(seed, VERIFY_BASE + j)
+        records += [([float(j), float(p["gender"]), float(p["age"])], data) for data in images]
+    write_encoded_records(rec_path, records)
 
 
 def read_attributes(path):
@@ -219,7 +233,7 @@ def build_parser():
         prog="face-synth", description="Generate the synthetic face dataset: an image folder "
         "per identity, a packed training .rec and a held-out verification .bin.")
     ap.add_argument("--out", required=True, help="output folder (images/, attributes.tsv, "
-                    "verify.bin, meta.json, train.rec/.idx/.lst)")
+                    "verify.bin, verify_attributes.rec, meta.json, train.rec/.idx/.lst)")
     ap.add_argument("--identities", type=int, default=1000, help="training identities "
                     "(default 1000)")
     ap.add_argument("--images-per-identity", type=int, default=40, help="images rendered per "

@@ -15,6 +15,22 @@ SHIFT = 4                      # cv2 sub-pixel bits: coordinates are drawn in 1/
 AA = cv2.LINE_AA
 AGE_GROUPS = 8                 # Adience-like: 0-2, 4-6, 8-13, 15-20, 25-32, 38-43, 48-53, 60+
 HAIR_STYLES = 6                # bald, short, long, fringe, side part, curly
+# Identity spread: how far apart two people's colours are (std of the noise around the base
+# skin line and the hair palette); the geometry ranges are in `identity_params`.
+SKIN_SPREAD = 14.0
+HAIR_SPREAD = 22.0
+# Faces are rendered *aligned*, like the 112x112 sets InsightFace distributes (a 5-point
+# similarity transform fixes eyes and mouth): what is left is the alignment's residual error.
+MAX_YAW = 0.45                 # out-of-plane rotation, radians (about +-26 degrees)
+ROLL_DEG = 3.0                 # residual in-plane rotation, std (clipped at 8 degrees)
+SCALE_JITTER = 0.06            # residual scale error, +-
+SHIFT_PX = 2.5                 # residual translation in pixels, +-
+OCCLUSION_P = 0.06             # chance of an occluder (block, bar, disc) over the face
+# Photometric spread of one image: directional light, exposure, white balance, tone curve.
+LIGHT_GRADIENT = 0.4           # brightness varies by up to +-40 % across the face
+GAIN = (0.75, 1.2)             # exposure
+COLOUR_CAST = 0.06             # per-channel white-balance error, std
+GAMMA = (0.85, 1.2)            # tone curve exponent
 
 __all__ = ["identity_params", "image_nuisance", "render", "render_image", "SIZE", "AGE_GROUPS"]
 
@@ -27,16 +43,16 @@ def _skin(rng):
     """A tone along the light-to-dark skin line, with a little hue jitter."""
     t = rng.uniform(0.0, 1.0)
     base = np.array([238, 200, 172]) * (1 - t) + np.array([92, 58, 38]) * t
-    return tuple(float(v) for v in np.clip(base + rng.normal(0, 9, 3), 0, 255))
+    return tuple(float(v) for v in np.clip(base + rng.normal(0, SKIN_SPREAD, 3), 0, 255))
 
 
 def _hair(rng, age):
     palette = np.array([[22, 18, 16], [60, 38, 24], [105, 70, 40], [196, 160, 96],
                         [150, 62, 30], [40, 30, 28]])
-    if rng.uniform() < max(0.0, (age - 4) * 0.22):
-        grey = rng.uniform(120, 215)
-        return (grey, grey, grey * rng.uniform(0.95, 1.05))
-    c = palette[rng.integers(len(palette))] + rng.normal(0, 10, 3)
+    if rng.uniform() < max(0.0, (age - 4) * 0.18):
+        grey = rng.uniform(110, 225) + rng.normal(0, HAIR_SPREAD / 2, 3)  # ash, silver, yellowed
+        return tuple(float(v) for v in np.clip(grey, 0, 255))
+    c = palette[rng.integers(len(palette))] + rng.normal(0, HAIR_SPREAD, 3)
     return tuple(float(v) for v in np.clip(c, 0, 255))
 
 
@@ -45,24 +61,24 @@ def identity_params(seed, index):
     rng = np.random.default_rng([seed, index])
     g, age = int(rng.integers(2)), int(rng.integers(AGE_GROUPS))
     child = age <= 2
-    ax = rng.uniform(27, 33) + 1.5 * g - (1.5 if child else 0)
-    ay = rng.uniform(35, 41) - (3 if child else 0)
+    ax = rng.uniform(25, 35) + 1.5 * g - (1.5 if child else 0)
+    ay = rng.uniform(34, 43) - (3 if child else 0)
     p = dict(gender=g, age=age, ax=ax, ay=ay, depth=0.8 * ax,
-             jaw=rng.uniform(0.72, 0.88) + 0.1 * g, chin=rng.uniform(0, 1),
+             jaw=rng.uniform(0.68, 0.92) + 0.1 * g, chin=rng.uniform(0, 1),
              skin=_skin(rng), hair=_hair(rng, age),
              style=int(rng.choice(HAIR_STYLES, p=[.1, .35, .05, .15, .2, .15] if g else
                                   [.02, .08, .45, .2, .1, .15])),
              hairline=-ay * rng.uniform(0.42, 0.62), volume=rng.uniform(2, 9),
              part=rng.uniform(-0.25, 0.25),
              eye_y=-ay * rng.uniform(0.05, 0.2) + (4 if child else 0),
-             eye_dx=rng.uniform(10, 14), eye_w=rng.uniform(4.8, 7.2) + (0.8 if child else 0),
-             eye_h=rng.uniform(2.0, 3.6), eye_tilt=rng.uniform(-0.2, 0.2),
+             eye_dx=rng.uniform(9.5, 15), eye_w=rng.uniform(4.5, 7.5) + (0.8 if child else 0),
+             eye_h=rng.uniform(1.8, 3.8), eye_tilt=rng.uniform(-0.2, 0.2),
              iris=_rgb(rng, 20, 150), brow_gap=rng.uniform(4, 8),
              brow_len=rng.uniform(9, 15), brow_thick=rng.uniform(1.2, 2.4) + 0.8 * g,
              brow_arch=rng.uniform(-1, 3.5), brow_tilt=rng.uniform(-3, 3),
-             nose_len=rng.uniform(11, 18), nose_w=rng.uniform(3.5, 7),
-             nose_style=int(rng.integers(2)), mouth_gap=rng.uniform(6, 11),
-             mouth_w=rng.uniform(8, 14), lip=rng.uniform(1.5, 3.5) + (1 - g),
+             nose_len=rng.uniform(10, 19), nose_w=rng.uniform(3.5, 7.5),
+             nose_style=int(rng.integers(2)), mouth_gap=rng.uniform(6, 12),
+             mouth_w=rng.uniform(7.5, 15), lip=rng.uniform(1.5, 3.5) + (1 - g),
              ear=rng.uniform(6, 10), ear_y=rng.uniform(-6, 2))
     p["lip_rgb"] = tuple(np.clip(np.array(p["skin"]) * [0.85, 0.55, 0.55] +
                                  [40 * (1 - g), 0, 5], 0, 255))
@@ -73,7 +89,7 @@ def identity_params(seed, index):
     p["wrinkles"] = max(0, age - 4)
     p["glasses"] = (dict(round=bool(rng.integers(2)), rgb=_rgb(rng, 0, 200),
                          thick=int(rng.integers(1, 3)), dark=rng.uniform() < 0.15)
-                    if rng.uniform() < 0.25 else None)
+                    if rng.uniform() < 0.3 else None)
     return p
 
 
@@ -81,8 +97,10 @@ def image_nuisance(seed, index, image):
     """The per-image variation: pose, expression, scene, light, occlusion and degradations."""
     rng = np.random.default_rng([seed, index, image])
     return dict(
-        yaw=rng.uniform(-0.55, 0.55), roll=np.deg2rad(np.clip(rng.normal(0, 9), -20, 20)),
-        scale=rng.uniform(0.85, 1.12), tx=rng.uniform(-7, 7), ty=rng.uniform(-6, 6),
+        yaw=rng.uniform(-MAX_YAW, MAX_YAW),
+        roll=np.deg2rad(np.clip(rng.normal(0, ROLL_DEG), -8, 8)),
+        scale=rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER),
+        tx=rng.uniform(-SHIFT_PX, SHIFT_PX), ty=rng.uniform(-SHIFT_PX, SHIFT_PX),
         mouth_open=rng.uniform(0, 1) ** 2 * 5, smile=rng.uniform(-0.6, 1.0),
         blink=rng.uniform() < 0.1, brow_raise=rng.uniform(-1, 2.5),
         gaze=rng.uniform(-1.5, 1.5, 2), rng=rng)
@@ -343,7 +361,7 @@ def _glasses(cv):
 
 def _occlude(img, rng):
     """Sometimes hide part of the face: a block, a bar across the face or a disc (a hand)."""
-    if rng.uniform() >= 0.35:
+    if rng.uniform() >= OCCLUSION_P:
         return
     kind, col = rng.integers(3), _rgb(rng, 0, 255)
     cx, cy = rng.uniform(30, 82, 2).astype(int).tolist()
@@ -360,12 +378,12 @@ def _occlude(img, rng):
 def _degrade(img, rng):
     """Lighting (direction, brightness, contrast, colour cast, gamma), blur, noise, JPEG."""
     a = rng.uniform(0, 2 * np.pi)
-    light = 1 + rng.uniform(0, 0.6) * (np.cos(a) * _GX + np.sin(a) * _GY)
-    gain = rng.uniform(0.6, 1.3) * (1 + rng.normal(0, 0.12, 3))
+    light = 1 + rng.uniform(0, LIGHT_GRADIENT) * (np.cos(a) * _GX + np.sin(a) * _GY)
+    gain = rng.uniform(*GAIN) * (1 + rng.normal(0, COLOUR_CAST, 3))
     x = img.astype(np.float32) * light[..., None] * gain.astype(np.float32)
     m = x.mean()
     x = np.clip((x - m) * rng.uniform(0.7, 1.3) + m, 0, 255)
-    x = 255 * (x / 255) ** rng.uniform(0.75, 1.35)
+    x = 255 * (x / 255) ** rng.uniform(*GAMMA)
     if rng.uniform() < 0.5:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.4))
     elif rng.uniform() < 0.2:

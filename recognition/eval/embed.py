@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["EmbeddingModel", "load_model", "find_embedding_layer", "Embedder", "parse_models"]
+__all__ = ["EmbeddingModel", "load_model", "load_network", "find_embedding_layer", "Embedder",
+           "parse_models"]
 
 # Heads that turn logits into a loss or probabilities: never part of the embedding.
 LOSS_OPS = {"SoftmaxOutput", "softmax", "SoftmaxActivation", "log_softmax", "MakeLoss",
@@ -114,11 +115,10 @@ def _checkpoint_files(prefix, epoch):
     return sym_file, param_file
 
 
-def load_model(prefix, epoch, ctx=None, layer=None):
-    """Load `prefix-symbol.json` + `prefix-%04d.params`, cut at the embedding layer."""
+def _read_checkpoint(prefix, epoch):
+    """`(symbol, {name: NDArray}, symbol file, params file)` with arg:/aux: prefixes dropped."""
     import mxnet as mx
 
-    ctx = ctx or mx.cpu()
     sym_file, param_file = _checkpoint_files(prefix, epoch)
     try:
         symbol = mx.sym.load(sym_file)
@@ -129,23 +129,46 @@ def load_model(prefix, epoch, ctx=None, layer=None):
         if saved:
             raise DataError(f"{param_file}: parameters are unnamed; not a checkpoint")
         saved = {}
-    params = {k.split(":", 1)[-1]: v for k, v in saved.items()}
-    try:
-        layer = find_embedding_layer(symbol, layer)
-    except ValueError as exc:
-        raise DataError(f"{sym_file}: {exc}") from None
-    emb = symbol.get_internals()[layer]
-    free = [a for a in emb.list_arguments() if a not in params]
-    free += [a for a in emb.list_auxiliary_states() if a not in params]
+    return symbol, {k.split(":", 1)[-1]: v for k, v in saved.items()}, sym_file, param_file
+
+
+def _symbol_block(outputs, params, sym_file, param_file, ctx):
+    """A hybridized SymbolBlock of `outputs` whose one free input is the image; (net, input)."""
+    import mxnet as mx
+
+    free = [a for a in outputs.list_arguments() if a not in params]
+    free += [a for a in outputs.list_auxiliary_states() if a not in params]
     if len(free) != 1:
         raise DataError(f"{sym_file}: expected one input besides the parameters of "
                         f"{param_file}, found {free}")
     with warnings.catch_warnings():  # SymbolBlock warns about the untyped input variable
         warnings.simplefilter("ignore")
-        net = mx.gluon.SymbolBlock(outputs=emb, inputs=mx.sym.var(free[0]))
+        net = mx.gluon.SymbolBlock(outputs=outputs, inputs=mx.sym.var(free[0]))
     net.collect_params().load_dict(params, ctx=ctx, ignore_extra=True, filename=param_file)
     net.hybridize(static_alloc=True, static_shape=True)
-    return EmbeddingModel(net, emb, params, free[0], layer, prefix, epoch)
+    return net, free[0]
+
+
+def load_model(prefix, epoch, ctx=None, layer=None):
+    """Load `prefix-symbol.json` + `prefix-%04d.params`, cut at the embedding layer."""
+    import mxnet as mx
+
+    symbol, params, sym_file, param_file = _read_checkpoint(prefix, epoch)
+    try:
+        layer = find_embedding_layer(symbol, layer)
+    except ValueError as exc:
+        raise DataError(f"{sym_file}: {exc}") from None
+    emb = symbol.get_internals()[layer]
+    net, input_name = _symbol_block(emb, params, sym_file, param_file, ctx or mx.cpu())
+    return EmbeddingModel(net, emb, params, input_name, layer, prefix, epoch)
+
+
+def load_network(prefix, epoch, ctx=None):
+    """The whole checkpointed graph, every output kept (e.g. an attribute network's heads)."""
+    import mxnet as mx
+
+    symbol, params, sym_file, param_file = _read_checkpoint(prefix, epoch)
+    return _symbol_block(symbol, params, sym_file, param_file, ctx or mx.cpu())[0]
 
 
 class Embedder:

@@ -90,17 +90,17 @@ def load_exported_params(net, path, ctx, allow_missing=False):
             if not _shape_fits(saved[name].shape, param.shape):
                 raise DataError(f"{path}: {name} has shape {saved[name].shape}, the network "
                                 f"needs {param.shape}")
-            param.set_data(saved[name].as_in_context(ctx))
+            param.set_data(saved[name].astype(param.dtype, copy=False).as_in_context(ctx))
     return len(list(params.keys())) - len(missing)
 
 
-def materialize(net, image_size, ctx):
+def materialize(net, image_size, ctx, dtype="float32"):
     """Finish deferred initialisation with one inference-mode pass of a zero batch.
 
     Under Horovod the values are broadcast from rank 0 as they are initialised (before any
     MKL-DNN reordering), so every rank must call this at the same point.
     """
-    net(mx.nd.zeros((1, 3) + tuple(image_size), ctx=ctx))
+    net(mx.nd.zeros((1, 3) + tuple(image_size), ctx=ctx, dtype=dtype))
 
 
 def _shape_fits(saved, wanted):
@@ -108,9 +108,12 @@ def _shape_fits(saved, wanted):
     return len(saved) == len(wanted) and all(w in (0, s) for s, w in zip(saved, wanted))
 
 
-def make_trainer(net, cfg, workers):
-    """SGD for the backbone; under Horovod its gradients are all-reduced (averaged)."""
-    options = {"learning_rate": cfg.lr, "momentum": cfg.momentum, "wd": cfg.weight_decay}
+def make_trainer(net, cfg, workers, extra_options=None):
+    """SGD for the backbone; under Horovod its gradients are all-reduced (averaged).
+
+    `extra_options` adds optimizer options (e.g. `multi_precision` for float16)."""
+    options = {"learning_rate": cfg.lr, "momentum": cfg.momentum, "wd": cfg.weight_decay,
+               **(extra_options or {})}
     if workers.size > 1:
         import horovod.mxnet as hvd
 

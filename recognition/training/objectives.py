@@ -5,9 +5,10 @@
 - `AttributeObjective`: a network with several logit outputs (FacialNet, seed 001) trained with
   one cross-entropy per output against the label columns after the identity.
 
-`step(net, images, labels)` runs the forward and backward passes and returns the loss averaged
-over the global batch; every gradient left on the network is the SUM over workers' share of
-that mean (the training loop's trainer turns the Horovod average back into that sum).
+`step(net, images, labels, precision)` runs the forward and backward passes and returns the
+loss averaged over the global batch; every gradient left on the network is the SUM over
+workers' share of that mean times `precision.scale` (the training loop's trainer turns the
+Horovod average back into that sum and divides the scale out).
 """
 from mxnet import autograd, nd
 
@@ -39,19 +40,21 @@ class FaceObjective:
                                      cfg.center_loss_weight)
             self.center.initialize(ctx=workers.ctx)
 
-    def step(self, net, images, labels):
+    def step(self, net, images, labels, precision):
         ids = _identities(labels)
         with autograd.record():
-            features = net(images)
+            features = precision.output(net(images))
             center_loss = self.center(features, ids) if self.center else None
         # a plain copy: MKL-DNN may hand back its own memory layout, which Horovod cannot send
         plain = features.copyto(features.context)
         loss, feature_grad = self.fc.forward_backward(plain, ids)
+        scale = precision.scale  # float16: keeps small gradients above underflow
         if center_loss is None:
-            features.backward(feature_grad)
+            features.backward(feature_grad * scale)
             return loss
         autograd.backward([features, center_loss],
-                          [feature_grad, nd.ones_like(center_loss) / self.global_batch])
+                          [feature_grad * scale,
+                           nd.ones_like(center_loss) * (scale / self.global_batch)])
         comm = self.workers.comm
         loss += comm.allreduce(center_loss.sum(), name="center_loss").asscalar() / self.global_batch
         # every worker moves the centres with the whole global batch, so they stay identical
@@ -84,18 +87,18 @@ class AttributeObjective:
         self.num_tasks = len(cfg.attribute_weights)
         self._correct, self._seen = nd.zeros(self.num_tasks), 0
 
-    def step(self, net, images, labels):
+    def step(self, net, images, labels, precision):
         if labels.ndim != 2 or labels.shape[1] < 1 + self.num_tasks:
             raise ValueError(f"attribute training needs {self.num_tasks} label columns after the "
                              f"identity (pack the .rec with --pack-label); got labels of shape "
                              f"{labels.shape}")
         with autograd.record():
-            logits = net(images)
+            logits = precision.output(net(images))
             if len(logits) != self.num_tasks:
                 raise ValueError(f"the network has {len(logits)} outputs but attribute_weights "
                                  f"has {self.num_tasks}")
             loss = self.loss(logits, labels[:, 1:1 + self.num_tasks])
-        loss.backward(nd.ones_like(loss) / self.global_batch)
+        loss.backward(nd.ones_like(loss) * (precision.scale / self.global_batch))
         targets = labels[:, 1:1 + self.num_tasks]
         correct = nd.stack(*[nd.sum(nd.argmax(out, axis=1) == targets[:, i])
                              for i, out in enumerate(logits)]).reshape((-1,))

@@ -1,0 +1,130 @@
+"""Training precision: float32, or float16 with float32 master weights and loss scaling.
+
+float16 (`dtype="float16"`, GPU only): the backbone computes in float16 (Gluon keeps BatchNorm
+parameters in float32), its output is cast to float32 before the classifier, whose weights and
+margin maths stay float32 (the model-parallel FC is never cast). SGD runs with
+`multi_precision`, so each float16 weight has a float32 master copy that receives the update:
+steps smaller than float16's resolution are not lost. The gradient that enters the backbone is
+multiplied by a loss scale so that small gradients do not underflow in float16, and the
+optimizer divides it out again. With `loss_scale=0` the scale is dynamic (as in NVIDIA's AMP):
+a step whose gradients overflow on any worker is skipped by every worker and the scale halved;
+after `scale_window` clean steps it doubles. Checkpoints and verification use a float32 copy of
+the network, so exported models are ordinary float32 MXNet checkpoints.
+"""
+import contextlib
+
+import mxnet as mx
+from mxnet import nd
+
+__all__ = ["Precision", "DTYPES"]
+
+DTYPES = ("float32", "float16")
+INITIAL_DYNAMIC_SCALE = 2.0 ** 16
+MAX_SCALE = 2.0 ** 24
+
+
+class Precision:
+    """What the training loop asks about precision; float32 makes every call a no-op.
+
+    Parameters
+    ----------
+    dtype : "float32" or "float16".
+    loss_scale : float, > 0 a static scale, 0 a dynamic one (float16 only).
+    allreduce : callable(NDArray) -> NDArray summed over workers (identity for one process).
+    scale_window : int, clean steps before a dynamic scale doubles.
+    """
+
+    def __init__(self, dtype="float32", loss_scale=0.0, allreduce=None, scale_window=2000):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        if loss_scale < 0:
+            raise ValueError(f"loss_scale must be >= 0 (0: dynamic), got {loss_scale}")
+        self.dtype, self.half = dtype, dtype == "float16"
+        self.dynamic = self.half and loss_scale == 0
+        self.scale = (INITIAL_DYNAMIC_SCALE if self.dynamic else float(loss_scale or 1.0)) \
+            if self.half else 1.0
+        self.scale_window, self.clean_steps, self.skipped = int(scale_window), 0, 0
+        self._allreduce = allreduce or (lambda x: x)
+
+    @staticmethod
+    def check_context(dtype, ctx):
+        """float16 training needs a GPU: MXNet 1.9 has no float16 matrix multiply on the CPU."""
+        if dtype == "float16" and ctx.device_type != "gpu":
+            raise ValueError("dtype='float16' needs a GPU (MXNet has no float16 GEMM on the "
+                             "CPU); train in float32 on the CPU")
+
+    def optimizer_options(self):
+        """Extra SGD options: float32 master weights for float16 parameters."""
+        return {"multi_precision": True} if self.half else {}
+
+    def cast_network(self, net):
+        if self.half:
+            net.cast("float16")
+        return net
+
+    def input(self, images):
+        return images.astype(self.dtype, copy=False)
+
+    def output(self, out):
+        """The network's output(s) in float32 for the loss (recorded by autograd)."""
+        if not self.half:
+            return out
+        if isinstance(out, (list, tuple)):
+            return type(out)(o.astype("float32") for o in out)
+        return out.astype("float32")
+
+    def grads_finite(self, net):
+        """Whether every worker's backbone gradients are finite (same answer on all workers)."""
+        if not self.half:
+            return True
+        by_dtype = {}  # multi_all_finite wants one dtype (BatchNorm's are float32)
+        for param in net.collect_params().values():
+            if param.grad_req != "null":
+                for grad in param.list_grad():
+                    by_dtype.setdefault(grad.dtype, []).append(grad)
+        bad = 0.0
+        for grads in by_dtype.values():
+            finite = nd.multi_all_finite(*grads, num_arrays=len(grads), init_output=True)
+            bad += 1.0 - float(finite.asscalar())
+        total = self._allreduce(nd.array([bad], ctx=mx.cpu()))
+        return float(total.asscalar()) == 0
+
+    def after_step(self, finite):
+        """Adjust a dynamic scale; returns a message when a step was skipped."""
+        if finite:
+            self.clean_steps += 1
+            if self.dynamic and self.clean_steps >= self.scale_window:
+                self.scale, self.clean_steps = min(self.scale * 2, MAX_SCALE), 0
+            return None
+        self.skipped += 1
+        self.clean_steps = 0
+        old = self.scale
+        if self.dynamic:
+            self.scale = max(self.scale / 2, 1.0)
+        return (f"float16 gradients overflowed: step skipped on every worker, loss scale "
+                f"{old:g} -> {self.scale:g}")
+
+    @contextlib.contextmanager
+    def float32(self, net, input_shape):
+        """The network in float32 for export and verification, float16 again afterwards.
+
+        Casting drops the hybridized graph; one pass of zeros of `input_shape` rebuilds it
+        (export needs it)."""
+        if not self.half:
+            yield net
+            return
+        net.cast("float32")
+        try:
+            ctx = next(iter(net.collect_params().values())).list_ctx()[0]
+            net(nd.zeros(input_shape, ctx=ctx))
+            yield net
+        finally:
+            net.cast("float16")
+
+    def state(self):
+        return {"scale": self.scale, "clean_steps": self.clean_steps, "skipped": self.skipped}
+
+    def load_state(self, state):
+        if state and self.half:
+            self.scale = float(state["scale"])
+            self.clean_steps, self.skipped = int(state["clean_steps"]), int(state["skipped"])
