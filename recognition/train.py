@@ -76,9 +76,8 @@ class Run:
         if attributes:
             if not cfg.val_rec:
                 return None
-            names = list(cfg.attribute_names)[:len(cfg.attribute_weights)] or None
             return AttributeVerifier(cfg.val_rec, len(cfg.attribute_weights), cfg.image_size,
-                                     self.workers.ctx, names, cfg.best_target)
+                                     self.workers.ctx, cfg.attribute_names, cfg.best_target)
         if not cfg.val_targets:
             return None
         return Verifier(cfg.val_data_dir, cfg.val_targets, cfg.image_size, self.workers.ctx,

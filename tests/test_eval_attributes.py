@@ -83,3 +83,14 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "none-symbol.json: checkpoint file not found" in capsys.readouterr().err
     assert main(["--model", "no-epoch", "--rec", prefix + ".rec"]) == 2
     assert "expected PREFIX,EPOCH" in capsys.readouterr().err
+
+
+def test_output_names_fill_in_missing_ones():
+    from recognition.eval.attributes import output_names
+
+    assert output_names(["gender", "age_group"], 2) == ["gender", "age_group"]
+    assert output_names(["gender"], 3) == ["gender", "attr2", "attr3"]
+    assert output_names(None, 2) == ["attr1", "attr2"]
+    assert output_names(["a", "b", "c"], 2) == ["a", "b"]
+    with pytest.raises(ValueError, match=r"2 outputs but 3 attributes were asked for \(a, b, c\)"):
+        attribute_report([np.zeros((1, 2))] * 2, np.zeros((1, 3), int), ["a", "b", "c"])

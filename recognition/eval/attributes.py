@@ -12,7 +12,13 @@ from ..data.recordio import open_dataset
 from ..errors import DataError
 
 __all__ = ["load_labelled_images", "attribute_report", "predict_attributes",
-           "AttributeEvaluator", "format_attribute_report"]
+           "AttributeEvaluator", "format_attribute_report", "output_names"]
+
+
+def output_names(names, count):
+    """The name of each of `count` outputs: the given ones in order, `attrN` for the rest."""
+    names = list(names or [])[:count]
+    return names + [f"attr{i + 1}" for i in range(len(names), count)]
 
 
 def load_labelled_images(path, num_tasks, image_size=None):
@@ -46,9 +52,10 @@ def attribute_report(predictions, labels, names=None):
     labels : [N, outputs] integer class labels.
     """
     labels = np.asarray(labels)
+    names = output_names(names, labels.shape[1])
     if len(predictions) != labels.shape[1]:
-        raise ValueError(f"{len(predictions)} network outputs but {labels.shape[1]} label "
-                         "columns")
+        raise ValueError(f"the network has {len(predictions)} outputs but {labels.shape[1]} "
+                         f"attributes were asked for ({', '.join(names)})")
     report = []
     for i, scores in enumerate(predictions):
         scores = np.asarray(scores)
@@ -58,7 +65,7 @@ def attribute_report(predictions, labels, names=None):
                             f"the network has {scores.shape[1]} classes")
         pred = scores.argmax(axis=1)
         one_off = float(np.mean(np.abs(pred - truth) <= 1)) if scores.shape[1] > 2 else None
-        report.append({"name": names[i] if names else f"attr{i + 1}",
+        report.append({"name": names[i],
                        "acc": float(np.mean(pred == truth)), "one_off": one_off,
                        "classes": int(scores.shape[1]), "count": int(len(truth))})
     return report
@@ -95,9 +102,9 @@ def format_attribute_report(report):
 class AttributeEvaluator:
     """Scores a live network on a held-out labelled `.rec` (decoded once)."""
 
-    def __init__(self, path, num_tasks, image_size, ctx=None, names=None, batch_size=64):
-        self.path, self.names = path, names
-        self.images, self.labels = load_labelled_images(path, num_tasks, tuple(image_size))
+    def __init__(self, path, num_tasks, image_size=None, ctx=None, names=None, batch_size=64):
+        self.names = output_names(names, num_tasks)
+        self.images, self.labels = load_labelled_images(path, num_tasks, image_size)
         self.ctx, self.batch_size = ctx, batch_size
 
     def __call__(self, net):

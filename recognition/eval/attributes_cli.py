@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ..errors import DataError
-from .attributes import attribute_report, format_attribute_report, load_labelled_images
+from .attributes import AttributeEvaluator, format_attribute_report
 from .cli import _context, _image_size, _write_json
 from .embed import load_network
 
@@ -37,8 +37,6 @@ def build_parser():
 
 def run(args):
     """Load, predict, score; returns `{"model", "rec", "results": [per-output dicts]}`."""
-    from .attributes import predict_attributes
-
     prefix, _, epoch = args.model.rpartition(",")
     if not prefix or not epoch.isdigit():
         raise ValueError(f"--model {args.model!r}: expected PREFIX,EPOCH")
@@ -47,13 +45,9 @@ def run(args):
     names = [n.strip() for n in args.names.split(",") if n.strip()]
     ctx = _context(args.gpu)
     net = load_network(prefix, int(epoch), ctx)
-    images, labels = load_labelled_images(args.rec, len(names), _image_size(args.image_size))
-    scores = predict_attributes(net, images, args.batch_size, ctx)
-    if len(scores) != len(names):
-        raise DataError(f"{args.model}: the network has {len(scores)} outputs but --names "
-                        f"gives {len(names)} ({', '.join(names)})")
-    report = {"model": args.model, "rec": args.rec,
-              "results": attribute_report(scores, labels, names)}
+    evaluator = AttributeEvaluator(args.rec, len(names), _image_size(args.image_size), ctx,
+                                   names, args.batch_size)
+    report = {"model": args.model, "rec": args.rec, "results": evaluator(net)}
     if args.output:
         _write_json(args.output, report)
     return report

@@ -41,8 +41,12 @@ class Precision:
             raise ValueError(f"loss_scale must be >= 0 (0: dynamic), got {loss_scale}")
         self.dtype, self.half = dtype, dtype == "float16"
         self.dynamic = self.half and loss_scale == 0
-        self.scale = (INITIAL_DYNAMIC_SCALE if self.dynamic else float(loss_scale or 1.0)) \
-            if self.half else 1.0
+        if not self.half:
+            self.scale = 1.0
+        elif self.dynamic:
+            self.scale = INITIAL_DYNAMIC_SCALE
+        else:
+            self.scale = float(loss_scale)
         self.scale_window, self.clean_steps, self.skipped = int(scale_window), 0, 0
         self._allreduce = allreduce or (lambda x: x)
 

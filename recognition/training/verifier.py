@@ -10,7 +10,7 @@ import os
 
 from ..data.pairs import decode_pair_images, load_pairs
 from ..errors import DataError
-from ..eval.attributes import AttributeEvaluator, format_attribute_report
+from ..eval.attributes import AttributeEvaluator, format_attribute_report, output_names
 from ..eval.embed import Embedder
 from ..eval.metrics import verification_report
 
@@ -62,11 +62,11 @@ class AttributeVerifier:
     """
 
     def __init__(self, rec, num_tasks, image_size, ctx, names=None, best_target=None):
-        self.evaluator = AttributeEvaluator(rec, num_tasks, image_size, ctx, names)
-        known = [n or f"attr{i + 1}" for i, n in enumerate(names or [None] * num_tasks)]
+        known = output_names(names, num_tasks)
         if best_target is not None and best_target not in known + [MEAN]:
             raise DataError(f"best_target={best_target!r} is not one of the attribute outputs "
                             f"{known} or {MEAN!r}")
+        self.evaluator = AttributeEvaluator(rec, num_tasks, tuple(image_size), ctx, known)
         self.target = best_target or MEAN
 
     def score(self, net):
