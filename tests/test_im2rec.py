@@ -144,3 +144,122 @@ def test_train_val_split_and_chunks(folder, tmp_path):
              for name in os.listdir(tmp_path) if name.endswith(".lst")}
     assert sizes == {"s_0_train.lst": 3, "s_0_test.lst": 1, "s_0_val.lst": 2,
                      "s_1_train.lst": 3, "s_1_test.lst": 1, "s_1_val.lst": 2}
+
+
+def _no_partial_files(folder):
+    return not [name for name in os.listdir(folder) if name.endswith(".partial")]
+
+
+def test_empty_image_is_skipped_not_a_crash(folder, tmp_path, capsys):
+    root, _ = folder
+    (root / "id_001" / "empty.jpg").write_bytes(b"")  # cv2.imdecode raises on an empty buffer
+    prefix = str(tmp_path / "e")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    assert im2rec_main([prefix, str(root), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"skipped: {root / 'id_001' / 'empty.jpg'}: empty file (0 bytes)" in out
+    assert "packed 12 images" in out and "skipped 1 (1 empty file)" in out
+    assert _no_partial_files(tmp_path) and RecordDataset(prefix).num_images == 12
+
+
+def test_skip_summary_counts_each_reason(folder, tmp_path, capsys):
+    root, _ = folder
+    good = (root / "id_000" / "0.jpg").read_bytes()
+    (root / "id_000" / "a.jpg").write_bytes(b"")
+    (root / "id_001" / "b.jpg").write_bytes(b"")
+    (root / "id_002" / "c.jpg").write_bytes(good[: len(good) // 2])
+    (root / "id_002" / "d.jpg").write_bytes(b"junk")
+    prefix = str(tmp_path / "s")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    assert im2rec_main([prefix, str(root), "--quiet", "--num-thread", "2"]) == 0
+    assert ("skipped 4 (2 empty file, 1 not decodable, 1 truncated JPEG)"
+            in capsys.readouterr().out)
+
+
+def test_any_failure_while_packing_removes_partial_files(folder, tmp_path, monkeypatch, capsys):
+    from recognition.data import packing
+
+    root, _ = folder
+    prefix = str(tmp_path / "f")
+    im2rec_main([prefix, str(root), "--list", "--recursive"])
+    calls = []
+
+    def failing_header(*args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("disk went away")
+        return original(*args)
+    original = packing._header
+    monkeypatch.setattr(packing, "_header", failing_header)
+    with pytest.raises(RuntimeError, match="disk went away"):
+        im2rec_main([prefix, str(root), "--quiet"])
+    assert _no_partial_files(tmp_path) and not os.path.exists(prefix + ".rec")
+    monkeypatch.undo()
+    for name in os.listdir(root / "id_000"):  # nothing packable: an error, no leftovers
+        (root / "id_000" / name).write_bytes(b"")
+    lst = tmp_path / "only0.lst"
+    lst.write_text("".join(line for line in open(prefix + ".lst") if "id_000" in line))
+    assert im2rec_main([str(tmp_path / "only0"), str(root), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 4 images could be packed (skipped 4 (4 empty file))" in err
+    assert _no_partial_files(tmp_path)
+
+
+def _unreadable(path):
+    """`os.scandir` that refuses `path` as a chmod-000 folder would (also when run as root)."""
+    real = os.scandir
+
+    def scandir(top="."):
+        if os.path.normpath(os.fspath(top)) == os.path.normpath(str(path)):
+            raise PermissionError(13, "Permission denied", os.fspath(top))
+        return real(top)
+    return scandir
+
+
+def test_unreadable_folder_is_reported_and_counted(folder, tmp_path, monkeypatch, capsys):
+    root, _ = folder
+    monkeypatch.setattr(os, "scandir", _unreadable(root / "id_001"))
+    prefix = str(tmp_path / "u")
+    assert im2rec_main([prefix, str(root), "--list", "--recursive", "--no-shuffle"]) == 0
+    captured = capsys.readouterr()
+    assert (f"skipped: {root / 'id_001'}: cannot read folder (Permission denied); its images "
+            f"are left out") in captured.err
+    assert "listed 8 images of 2 labels" in captured.out
+    assert "skipped 1 (1 unreadable folder)" in captured.out
+    assert {labels[0] for _, _, labels in read_lst(prefix + ".lst")} == {0.0, 1.0}
+
+
+def test_unreadable_root_is_an_error(folder, tmp_path, monkeypatch, capsys):
+    root, _ = folder
+    monkeypatch.setattr(os, "scandir", _unreadable(root))
+    assert im2rec_main([str(tmp_path / "r"), str(root), "--list", "--recursive"]) == 2
+    assert "cannot read the image root (Permission denied)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads chmod-000 folders anyway")
+def test_chmod_000_folder_is_reported(folder, tmp_path, capsys):
+    root, _ = folder
+    os.chmod(root / "id_002", 0)
+    try:
+        assert im2rec_main([str(tmp_path / "c"), str(root), "--list", "--recursive"]) == 0
+    finally:
+        os.chmod(root / "id_002", 0o755)
+    captured = capsys.readouterr()
+    assert "id_002: cannot read folder" in captured.err
+    assert "skipped 1 (1 unreadable folder)" in captured.out
+
+
+def test_non_utf8_file_name_is_reported_and_skipped(folder, tmp_path, capsys):
+    root, _ = folder
+    good = (root / "id_000" / "0.jpg").read_bytes()
+    with open(os.path.join(os.fsencode(root / "id_000"), b"caf\xe9.jpg"), "wb") as f:
+        f.write(good)  # a Latin-1 name: not UTF-8
+    prefix = str(tmp_path / "n")
+    assert im2rec_main([prefix, str(root), "--list", "--recursive"]) == 0
+    captured = capsys.readouterr()
+    assert "id_000/caf\\xe9.jpg: file name is not valid UTF-8 (rename it)" in captured.err
+    assert "listed 12 images of 3 labels" in captured.out
+    assert "skipped 1 (1 name not UTF-8)" in captured.out
+    open(prefix + ".lst", "rb").read().decode("utf-8")  # the list stays valid UTF-8
+    assert im2rec_main([prefix, str(root), "--quiet"]) == 0
+    assert RecordDataset(prefix).num_images == 12

@@ -72,3 +72,90 @@ def test_undecodable_image_is_named(tmp_path):
     save_pairs(str(tmp_path / "p.bin"), bins, [True, False])
     with pytest.raises(DataError, match="image 3 .pair 1. does not decode"):
         decode_pair_images(load_pairs(str(tmp_path / "p.bin")), path="p.bin")
+
+
+class _Payload:
+    """Unpickling this calls `func(*args)`: how a crafted `.bin` would run code on load."""
+
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _crafted(kind, marker):
+    import builtins
+    import os
+    import subprocess
+    return {"os.system": (os.system, (f"touch {marker}",)),
+            "builtins.eval": (builtins.eval, (f"open({str(marker)!r}, 'w').close()",)),
+            "subprocess": (subprocess.call, (["touch", str(marker)],))}[kind]
+
+
+@pytest.mark.parametrize("kind, refused", [("os.system", r"(os|posix)\.system"),
+                                           ("builtins.eval", r"builtins\.eval"),
+                                           ("subprocess", r"subprocess\.call")])
+def test_crafted_pickle_is_refused_and_never_runs(tmp_path, kind, refused):
+    marker = tmp_path / "payload_ran"
+    crafted = (encoded_images(2), [_Payload(*_crafted(kind, marker))])
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        path = tmp_path / f"evil{protocol}.bin"
+        path.write_bytes(pickle.dumps(crafted, protocol=protocol))
+        with pytest.raises(DataError, match=rf"evil{protocol}\.bin: refused to load: the pickle "
+                                            rf"asks for {refused}"):
+            load_pairs(str(path))
+        assert not marker.exists()
+    with open(path, "rb") as f:  # the same file through plain pickle does run the payload
+        pickle.load(f)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_bins_as_bytes_and_as_uint8_arrays_load(tmp_path, protocol):
+    bins, issame = encoded_images(4), [True, False]
+    (tmp_path / "b.bin").write_bytes(pickle.dumps((bins, issame), protocol=protocol))
+    assert load_pairs(str(tmp_path / "b.bin")).bins == bins
+    arrays = [np.frombuffer(b, np.uint8).reshape(-1, 1) for b in bins]  # InsightFace's (N, 1)
+    (tmp_path / "a.bin").write_bytes(pickle.dumps((arrays, np.array(issame)), protocol=protocol))
+    pairs = load_pairs(str(tmp_path / "a.bin"))
+    assert pairs.bins == bins and list(pairs.issame) == issame
+    assert decode_pair_images(pairs).shape == (4, 3, 16, 16)
+
+
+def _py2_uint8_array(data):
+    """Python 2 numpy's protocol-2 pickle of a (N, 1) uint8 array (str fields as BINSTRING)."""
+    def text(b):
+        return b"U" + bytes([len(b)]) + b
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + text(b"b")
+            + b"\x87R(K\x01J" + struct.pack("<i", len(data)) + b"K\x01\x86cnumpy\ndtype\n"
+            + text(b"u1") + b"K\x00K\x01\x87R(K\x03" + text(b"|")
+            + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
+            + struct.pack("<I", len(data)) + data + b"tb")
+
+
+def test_python2_pickle_of_uint8_arrays_loads(tmp_path):
+    bins = encoded_images(2)
+    pickled = (b"\x80\x02(" + b"".join(_py2_uint8_array(b) for b in bins) + b"l(\x88l\x86.")
+    (tmp_path / "py2np.bin").write_bytes(pickled)
+    pairs = load_pairs(str(tmp_path / "py2np.bin"))
+    assert pairs.bins == bins and list(pairs.issame) == [True]
+
+
+@pytest.mark.parametrize("payload, message", [
+    (([np.zeros((4, 1), np.float32)] * 2, [True]), "images must be encoded bytes"),
+    ((b"not a list", [True]), "expected lists of images"),
+    ((encoded_images(2), ["yes"]), "issame_list must hold booleans"),
+])
+def test_other_contents_are_refused(tmp_path, payload, message):
+    (tmp_path / "odd.bin").write_bytes(pickle.dumps(payload, protocol=2))
+    with pytest.raises(DataError, match=message):
+        load_pairs(str(tmp_path / "odd.bin"))
+
+
+def test_only_the_latin1_codec_is_admitted(tmp_path):
+    good = pickle.dumps(([b"\xff\xd8"] * 2, [True]), protocol=2)
+    assert b"latin1" in good  # Python 3 writes bytes as _codecs.encode(text, 'latin1')
+    (tmp_path / "codec.bin").write_bytes(good.replace(b"latin1", b"rot_13"))
+    with pytest.raises(DataError, match=r"codec\.bin: not a pair set .*codec 'rot_13'"):
+        load_pairs(str(tmp_path / "codec.bin"))

@@ -83,6 +83,7 @@ def convert_layout(src, dst_rec, layout, progress=True, log=print):
     if layout == INSIGHTFACE:
         records.sort(key=lambda r: int(_identity(r[0])))
     idx_path = dst_rec[:-4] + ".idx"
+    os.makedirs(os.path.dirname(os.path.abspath(dst_rec)), exist_ok=True)
     writer = mx.recordio.MXIndexedRecordIO(idx_path + ".partial", dst_rec + ".partial", "w")
     offset_key = 1 if layout == INSIGHTFACE else 0
     ranges = {}
@@ -128,5 +129,9 @@ def main(argv=None):
         convert_layout(args.src, args.dst, args.layout, progress=not args.quiet)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, mx.base.MXNetError) as exc:  # the output could not be written
+        reason = str(exc).strip().splitlines()[-1]
+        print(f"error: cannot write {args.dst}: {reason}", file=sys.stderr)
         return 2
     return 0

@@ -14,6 +14,7 @@ from ..errors import DataError
 from .image_list import list_images, read_lst, split_list, write_lst
 from .packing import EncodeOptions, write_records
 from .recordio import INSIGHTFACE, PLAIN
+from .skips import SkipLog
 
 __all__ = ["main", "pack_image_folder", "build_parser"]
 
@@ -67,7 +68,8 @@ def build_parser():
 
 
 def _make_lists(args):
-    items = list_images(args.root, args.recursive, args.exts)
+    skips = SkipLog(lambda line: print(line, file=sys.stderr))
+    items = list_images(args.root, args.recursive, args.exts, skips)
     written = []
     for suffix, chunk in split_list(items, args.chunks, args.train_ratio, args.test_ratio,
                                     args.shuffle).items():
@@ -75,7 +77,8 @@ def _make_lists(args):
         write_lst(path, chunk)
         written.append(path)
     labels = len({it[2] for it in items})
-    print(f"listed {len(items)} images of {labels} labels into {', '.join(written)}")
+    print(f"listed {len(items)} images of {labels} labels into {', '.join(written)}, "
+          f"{skips.summary()}")
 
 
 def _lists_for(prefix):
@@ -113,7 +116,8 @@ def pack_image_folder(root, prefix, layout=PLAIN, num_workers=1, extra_labels=No
     (packed as a label array, like `--pack-label`); `pass_through` stores the files' bytes
     (checked to decode) instead of re-encoding them at `quality`.
     """
-    items = list_images(root, recursive=True)
+    skips = SkipLog(print)
+    items = list_images(root, recursive=True, skips=skips)
     if extra_labels is not None:
         items = [(i, rel, [label] + list(extra_labels[rel.split(os.sep)[0]]))
                  for i, rel, label in items]
@@ -123,7 +127,7 @@ def pack_image_folder(root, prefix, layout=PLAIN, num_workers=1, extra_labels=No
     opts = EncodeOptions(quality=quality, pass_through=pass_through)
     return write_records(items, root, prefix + ".rec", layout, opts,
                          num_workers, pack_label=extra_labels is not None, progress=progress,
-                         log=log)
+                         log=log, skips=skips)
 
 
 def main(argv=None):
@@ -133,7 +137,7 @@ def main(argv=None):
             _make_lists(args)
         else:
             _pack_lists(args)
-    except DataError as exc:
+    except (DataError, OSError) as exc:  # OSError: e.g. the output folder is not writable
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

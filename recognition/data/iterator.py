@@ -4,11 +4,18 @@ Batches are raw RGB 0..255 float32 NCHW (networks normalise inside) with the ide
 label; with label arrays (`--pack-label`) the extra columns are kept in `batch.label[0]`.
 Each Horovod worker passes its rank as `part_index` and the world size as `num_parts`, and
 reads only its part of the file.
+
+Damage MXNet's reader trips over is named: the file's framing and image headers are checked
+when it is opened (see `framing`), and when reading still fails the records of this worker's
+part are decoded to name the damaged ones, instead of a bare C++ error.
 """
+import sys
+
 import mxnet as mx
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .convert import image_only_view
+from .rec_check import check_records, part_keys
 from .recordio import INSIGHTFACE, RecordDataset
 
 __all__ = ["FaceRecordIter", "AUGMENTATIONS"]
@@ -45,7 +52,8 @@ class FaceRecordIter:
     preprocess_threads : int
         Decoding threads.
     cache_dir : str, optional
-        Where the image-only view of an InsightFace-layout file is kept (default: beside it).
+        Where the image-only view of an InsightFace-layout file and the stamp of a passed
+        record check are kept (default: beside the file).
     seed : int
         Shuffle and augmentation seed.
     **augment
@@ -56,10 +64,12 @@ class FaceRecordIter:
                  num_parts=1, preprocess_threads=2, cache_dir=None, seed=0, **augment):
         unknown = sorted(set(augment) - set(AUGMENTATIONS))
         if unknown:
-            raise ValueError(f"unknown augmentation(s) {unknown}; known: {sorted(AUGMENTATIONS)}")
+            raise ConfigError(f"unknown augmentation(s) {unknown}; known: "
+                              f"{sorted(AUGMENTATIONS)}")
         if not 0 <= part_index < num_parts:
             raise ValueError(f"part_index {part_index} must be in [0, {num_parts})")
-        self.dataset = RecordDataset(path)
+        self.dataset = RecordDataset(path, cache_dir=cache_dir)
+        self.part_index, self.num_parts = part_index, num_parts
         self.num_classes = self.dataset.num_classes()
         self.label_width = self.dataset.label_width()
         if self.dataset.layout == INSIGHTFACE:
@@ -68,6 +78,11 @@ class FaceRecordIter:
             rec, idx = self.dataset.rec_path, self.dataset.idx_path
         self.batch_size = batch_size
         self.num_images = self.dataset.num_images
+        per_part = self.num_images // num_parts
+        if batch_size > per_part:  # MXNet's own message names neither the file nor the sizes
+            raise DataError(f"{self.dataset.rec_path}: {self.num_images} images make parts of "
+                            f"{per_part} for {num_parts} worker(s), fewer than the batch size "
+                            f"{batch_size}; use a smaller batch_size or fewer workers")
         stored = self.dataset.image_size()
         if stored != tuple(data_shape[1:]):  # scale the shorter edge, then centre-crop
             augment.setdefault("resize", min(data_shape[1:]))
@@ -85,7 +100,10 @@ class FaceRecordIter:
         Training re-seeds every epoch with a seed derived from the epoch number, so a resumed
         run replays exactly the batches an uninterrupted one would have read.
         """
-        self._iter = mx.io.ImageRecordIter(seed=seed, seed_aug=seed, **self._options)
+        try:
+            self._iter = mx.io.ImageRecordIter(seed=seed, seed_aug=seed, **self._options)
+        except mx.base.MXNetError as exc:
+            raise self._damage_error(exc) from None
 
     @property
     def provide_data(self):
@@ -96,7 +114,10 @@ class FaceRecordIter:
         return self._iter.provide_label
 
     def reset(self):
-        self._iter.reset()
+        try:
+            self._iter.reset()
+        except mx.base.MXNetError as exc:
+            raise self._damage_error(exc) from None
 
     def __iter__(self):
         return self
@@ -105,10 +126,29 @@ class FaceRecordIter:
         try:
             return self._iter.next()
         except mx.base.MXNetError as exc:
-            raise DataError(f"{self.dataset.rec_path}: reading failed: "
-                            f"{str(exc).strip().splitlines()[-1]}") from None
+            raise self._damage_error(exc) from None
 
     next = __next__
+
+    def _damage_error(self, exc):
+        """A DataError naming the damaged records of this worker's part (decoded to find them)."""
+        rec = self.dataset.rec_path
+        failure = str(exc).strip().splitlines()[-1]
+        dataset = RecordDataset(rec, strict=False)
+        offsets = [dataset.index[k] for k in dataset.image_keys]
+        keys = part_keys(dataset.image_keys, offsets, self.part_index, self.num_parts)
+        print(f"{rec}: reading failed ({failure}); decoding the {len(keys)} records of part "
+              f"{self.part_index} to find the damaged one(s)", file=sys.stderr, flush=True)
+        report = check_records(dataset, keys, workers=0, image_size=None, progress=False)
+        dataset.close()
+        hint = f"list all damaged records with: python tools/rec_check.py {rec}"
+        if not report.damaged:
+            return DataError(f"{rec}: reading failed: {failure}; no damaged record found in "
+                             f"part {self.part_index} of {self.num_parts}; {hint}")
+        named = "; ".join(f"record {d.key} at byte {d.offset}: {d.reason}"
+                          for d in report.damaged[:3])
+        return DataError(f"{rec}: reading failed on damaged data: {named} "
+                         f"({len(report.damaged)} damaged in this worker's part); {hint}")
 
     @staticmethod
     def identities(batch):

@@ -2,7 +2,10 @@
 
 A `.bin` is `pickle.dump((bins, issame_list))`: `bins` holds encoded images (JPEG/PNG bytes),
 pair i is `bins[2i]`, `bins[2i+1]`, and `issame_list[i]` says whether they are one identity.
-Files written by Python 2 hold `str` bytes and need `encoding='bytes'` to load.
+Files written by Python 2 hold `str` bytes and need `encoding='bytes'` to load. Images come
+as `bytes` or as numpy uint8 arrays of shape (N, 1) (both occur in InsightFace's files).
+Files are unpickled by `safe_pickle`, which refuses anything else a pickle could ask for, so
+a crafted `.bin` cannot run code.
 """
 import os
 import pickle
@@ -11,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..fileio import atomic_write
+from . import safe_pickle
 
 __all__ = ["PairSet", "load_pairs", "save_pairs", "decode_pair_images", "decode_images"]
 
@@ -42,17 +46,32 @@ def load_pairs(path):
         raise DataError(f"{path}: pair set not found")
     with open(path, "rb") as f:
         try:
-            obj = pickle.load(f, encoding="bytes")
+            obj = safe_pickle.load(f)
+        except safe_pickle.RefusedGlobal as exc:
+            raise DataError(f"{path}: refused to load: the pickle asks for {exc.name}, which a "
+                            f"pair set never holds (a crafted file could run code this way)") \
+                from None
         except Exception as exc:  # pickle raises many types for garbage input
             raise DataError(f"{path}: not a pair set (pickle load failed: {exc})") from None
     if not (isinstance(obj, (tuple, list)) and len(obj) == 2):
         raise DataError(f"{path}: not a pair set: expected a (bins, issame_list) tuple, "
                         f"got {type(obj).__name__}")
     bins, issame = obj
-    if not all(isinstance(b, (bytes, bytearray, np.ndarray)) for b in bins):
-        raise DataError(f"{path}: not a pair set: images must be encoded bytes")
+    if not (isinstance(bins, (list, tuple)) and isinstance(issame, (list, tuple, np.ndarray))):
+        raise DataError(f"{path}: not a pair set: expected lists of images and of "
+                        f"same/different flags, got {type(bins).__name__} and "
+                        f"{type(issame).__name__}")
+    if not all(isinstance(b, (bytes, bytearray)) or _is_uint8_array(b) for b in bins):
+        raise DataError(f"{path}: not a pair set: images must be encoded bytes "
+                        f"(or numpy uint8 arrays)")
+    if not all(isinstance(x, (bool, np.bool_, int, np.integer)) for x in issame):
+        raise DataError(f"{path}: not a pair set: issame_list must hold booleans")
     validate(bins, issame, path)
     return PairSet([b.tobytes() if isinstance(b, np.ndarray) else b for b in bins], issame)
+
+
+def _is_uint8_array(b):
+    return isinstance(b, np.ndarray) and b.dtype == np.uint8
 
 
 def save_pairs(path, bins, issame, protocol=pickle.HIGHEST_PROTOCOL):

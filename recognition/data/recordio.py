@@ -6,23 +6,24 @@
   images at keys 1..N, then one record per identity with `label = (start, end)` and no payload;
   a `property` file beside it holds `num_classes,height,width`.
 
-Files are checked when opened (missing, truncated, `.idx` pointing past the end) so that a bad
-file is reported by name here instead of crashing MXNet's C++ reader later.
+Files are checked when opened (missing, truncated, `.idx` pointing past the end, and the
+framing and image header of every record, see `framing`) so that a bad file is reported by
+name and record here instead of crashing MXNet's C++ reader later. A passed check of a big
+file is remembered (`check_stamp`), so it costs once.
 """
 import os
-import struct
 
 import cv2
 import mxnet as mx
 import numpy as np
 
 from ..errors import DataError
+from .check_stamp import is_checked, mark_checked
+from .framing import payload_problems, read_record, scan_records
 
 __all__ = ["RecordDataset", "open_dataset", "read_property", "write_property",
-           "read_index", "record_paths"]
+           "read_index", "record_paths", "damage_message"]
 
-RECORD_MAGIC = 0xCED7230A
-_LENGTH_MASK = (1 << 29) - 1
 PLAIN, INSIGHTFACE = "plain", "insightface"
 
 
@@ -78,22 +79,6 @@ def write_property(folder, num_classes, height=112, width=112):
         f.write(f"{num_classes},{height},{width}\n")
 
 
-def _check_record_at(rec_path, f, offset, rec_size, key):
-    """Check the framing of the record at `offset` fits in the file."""
-    f.seek(offset)
-    head = f.read(8)
-    if len(head) < 8:
-        raise DataError(f"{rec_path}: record {key} at byte {offset} is cut short (truncated .rec)")
-    magic, lrec = struct.unpack("<II", head)
-    if magic != RECORD_MAGIC:
-        raise DataError(f"{rec_path}: no record starts at byte {offset} (key {key}): the .idx "
-                        f"does not belong to this .rec, or the file is corrupt")
-    length = lrec & _LENGTH_MASK
-    if offset + 8 + length > rec_size:
-        raise DataError(f"{rec_path}: record {key} needs {length} bytes from byte {offset + 8} "
-                        f"but the file ends at {rec_size} (truncated .rec)")
-
-
 class RecordDataset:
     """An indexed `.rec` of either layout: its image keys, labels and class count.
 
@@ -101,39 +86,53 @@ class RecordDataset:
     ----------
     path : str
         A `.rec` path, its prefix, or a folder holding `train.rec`/`train.idx`.
+    cache_dir : str, optional
+        Where the stamp of a passed record check goes (default: beside the file).
+    strict : bool
+        Raise DataError naming the damaged records (default). With False the damaged records
+        are listed in `problems` (`{key: (offset, reason)}`) and `table` keeps the scan.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, cache_dir=None, strict=True):
         self.rec_path, self.idx_path = record_paths(path)
         if not os.path.isfile(self.rec_path):
             raise DataError(f"{self.rec_path}: record file not found")
         self.folder = os.path.dirname(os.path.abspath(self.rec_path))
         self.rec_size = os.path.getsize(self.rec_path)
         self.index = read_index(self.idx_path, self.rec_size)
-        self._check_framing()
-        self._reader = None
+        self._file = None
+        checked = strict and is_checked(self.rec_path, self.idx_path, cache_dir)
+        self.table = None if checked else scan_records(self.rec_path, self.index, self.rec_size)
+        self.problems = {} if checked else self.table.problems
         self.layout, self.image_keys, self.identity_keys = self._detect_layout()
-
-    def _check_framing(self):
-        keys_by_offset = sorted(self.index, key=self.index.get)
-        with open(self.rec_path, "rb") as f:
-            for key in (keys_by_offset[0], keys_by_offset[-1]):
-                _check_record_at(self.rec_path, f, self.index[key], self.rec_size, key)
-
-    @property
-    def reader(self):
-        if self._reader is None:
-            self._reader = mx.recordio.MXIndexedRecordIO(self.idx_path, self.rec_path, "r")
-        return self._reader
+        if checked:
+            return
+        payload_problems(self.table, self.image_keys)
+        if strict:
+            if self.problems:
+                raise DataError(damage_message(self.rec_path, self.table.sorted_problems()))
+            mark_checked(self.rec_path, self.idx_path, len(self.index), cache_dir)
+            self.table = None
 
     def read(self, key):
-        """`(IRHeader, payload bytes)` of one record."""
+        """`(IRHeader, payload bytes)` of one record.
+
+        Read with plain file IO (MXNet's indexed reader would parse the whole `.idx` again,
+        seconds for millions of records).
+        """
         if key not in self.index:
             raise DataError(f"{self.idx_path}: no record with key {key}")
-        return mx.recordio.unpack(self.reader.read_idx(key))
+        if self._file is None:
+            self._file = open(self.rec_path, "rb")
+        offset = self.index[key]
+        try:
+            data = read_record(self._file, offset, self.rec_size)[0]
+        except ValueError as exc:
+            raise DataError(f"{self.rec_path}: record {key} at byte {offset}: {exc}") from None
+        return mx.recordio.unpack(data)
 
     def _detect_layout(self):
-        if 0 in self.index:
+        if 0 in self.index and 0 not in self.problems:
             header, payload = self.read(0)
             if header.flag > 0 and len(payload) == 0 and len(header.label) >= 2:
                 first_id, end = int(header.label[0]), int(header.label[1])
@@ -174,9 +173,9 @@ class RecordDataset:
         return 1 + max(int(_first(self.read(k)[0].label)) for k in self.image_keys)
 
     def close(self):
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _first(label):
@@ -194,6 +193,17 @@ def _classes_in_lst(lst_path):
             if len(parts) >= 3:
                 top = max(top, int(float(parts[1])))
     return top + 1
+
+
+def damage_message(rec_path, problems, shown=3):
+    """One error message for damaged records `[(key, offset, reason)]` (file order)."""
+    lines = "; ".join(f"record {key} at byte {offset}: {reason}"
+                      for key, offset, reason in problems[:shown])
+    if len(problems) == 1:
+        return f"{rec_path}: {lines}"
+    more = f", the first {shown}" if len(problems) > shown else ""
+    return (f"{rec_path}: {len(problems)} damaged records{more}: {lines}. List them all with: "
+            f"python tools/rec_check.py {rec_path}")
 
 
 def open_dataset(path):
