@@ -1,0 +1,155 @@
+"""`face-plan` / `python tools/plan.py`: what one worker of a training run needs.
+
+Prints, for worker 0 (it holds the largest classifier shard), the memory of the backbone
+(weights, gradients, SGD momentum, float32 master weights with float16, activations kept for
+backward) and of the sharded classifier (centres, momentum, gradient or sampled rows, logits
+and softmax temporaries, all-gathered features), the bytes it sends per step (backbone
+gradient all-reduce, feature/label all-gather, softmax all-reduces, feature-gradient
+all-reduce) and, with --gpu-memory, the largest batch and the largest class count that fit.
+Formulas and assumptions: docs/scaling.md.
+
+example:
+  python tools/plan.py --classes 10M --workers 64 --network r100 --batch-size 128 \\
+      --embedding-size 512 --dtype float16 --sample-rate 0.1 --gpu-memory 80
+"""
+import argparse
+import json
+import re
+import sys
+
+from ..errors import ConfigError, UserError
+from .memory import ACTIVATION_FACTOR, DTYPE_BYTES, FUSION_BYTES, GIB, MIB, Setup
+from .report import build_plan, format_plan
+
+__all__ = ["main", "build_parser"]
+
+_SUFFIX = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}
+
+
+def count(text):
+    """A positive integer, also written 200k, 10M, 1e7."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([kmg]?)\s*", str(text).lower())
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a positive count such as 200000, 200k, 10M "
+                                         f"or 1e7, got {text!r}")
+    value = float(match.group(1)) * _SUFFIX[match.group(2)]
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"expected a positive whole count, got {text!r}")
+    return int(value)
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+    return parse
+
+
+def _non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ConfigError instead of exiting, so main() returns the code."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def build_parser():
+    p = _Parser(prog="face-plan", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--classes", type=count, required=True,
+                   help="identities C of the whole run (200000, 200k, 10M and 1e7 all work)")
+    p.add_argument("--workers", type=count, default=1,
+                   help="Horovod workers W, one per GPU (default 1)")
+    p.add_argument("--network", default="r100",
+                   help="registry backbone (tools/summary.py --list), or 'none' to size the "
+                        "classifier alone (default r100)")
+    p.add_argument("--input-size", type=count, default=None,
+                   help="square input side in pixels (default: the backbone's, 112 for faces)")
+    p.add_argument("--batch-size", type=count, default=128,
+                   help="images per worker per step b; the global batch is W*b (default 128)")
+    p.add_argument("--embedding-size", type=count, default=None,
+                   help="embedding size D (default: the backbone's output; 512 with "
+                        "--network none)")
+    p.add_argument("--dtype", choices=sorted(DTYPE_BYTES), default="float32",
+                   help="backbone dtype; float16 adds float32 master weights, the classifier "
+                        "stays float32 (default float32)")
+    p.add_argument("--sample-rate", type=_positive(float), default=1.0,
+                   help="partial FC: fraction of each worker's centres used per step, positives "
+                        "always kept; 1 = full FC (default 1)")
+    p.add_argument("--gpu-memory", type=_positive(float), default=None, metavar="GB",
+                   help="device memory in GiB (an '80 GB' card: 80); prints whether the setup "
+                        "fits, the largest batch per worker and the largest class count")
+    p.add_argument("--reserve-gb", type=_non_negative, default=1.0,
+                   help="memory the model does not derive: CUDA context, cuDNN/NCCL "
+                        "workspaces, allocator slack, in GiB (default 1; 0 on a CPU)")
+    p.add_argument("--activation-factor", type=_positive(float), default=ACTIVATION_FACTOR,
+                   help="peak backward memory over batch x sum of layer outputs x dtype bytes "
+                        f"(default {ACTIVATION_FACTOR:g}; 1.06-1.23 measured on the CPU)")
+    p.add_argument("--fusion-mb", type=_non_negative, default=FUSION_BYTES / MIB,
+                   help="Horovod fusion buffer in MiB, counted when W > 1 (horovodrun "
+                        "--fusion-threshold-mb; default 128)")
+    p.add_argument("--link-gbps", type=_positive(float), nargs="+", default=[100.0, 25.0],
+                   help="link speeds in Gb/s to turn the bytes per step into milliseconds "
+                        "(default: 100 for InfiniBand EDR, 25 for 25GbE)")
+    p.add_argument("--step-time", type=_positive(float), default=None, metavar="SECONDS",
+                   help="a step time; prints the link speed needed to move a step's bytes in it")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON instead")
+    return p
+
+
+def _stats(args):
+    if args.network.lower() == "none":
+        return None
+    import mxnet as mx
+
+    from .backbone_stats import backbone_stats
+
+    try:
+        return backbone_stats(args.network, args.input_size, args.embedding_size)
+    except (TypeError, ValueError, mx.base.MXNetError) as exc:
+        if isinstance(exc, UserError):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot size --network {args.network} with --input-size "
+                          f"{args.input_size} --embedding-size {args.embedding_size}: "
+                          f"{reason}") from None
+
+
+def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        if args.sample_rate > 1:
+            raise ConfigError(f"--sample-rate must be in (0, 1], got {args.sample_rate:g}")
+        stats = _stats(args)
+        dim = stats.embedding_size if stats is not None else (args.embedding_size or 512)
+        setup = Setup(args.classes, args.workers, args.batch_size, dim, args.dtype,
+                      args.sample_rate, args.activation_factor, int(args.fusion_mb * MIB),
+                      int(args.reserve_gb * GIB))
+        gpu = int(args.gpu_memory * GIB) if args.gpu_memory else None
+        plan = build_plan(setup, stats, gpu, tuple(args.link_gbps), args.step_time)
+    except SystemExit as exc:  # --help
+        return exc.code or 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan, indent=1) if args.json else format_plan(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
