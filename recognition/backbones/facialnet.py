@@ -4,9 +4,24 @@ Layer table from the seed (Table 1): conv 32/3/s2, 64/3, 128/3/s2, 128/3, 128/1,
 pad), 512/3/s2, 512/1, then one 3x3/2 max-pool; at the seed's 75x75 grey input this leaves
 512x2x2 = 2048 features, the FC input size its head tables list. The seed converts faces to grey;
 `gray=True` does that inside (ITU-R 601 weights) so the network still takes RGB 0..255. The seed
-does not mention BatchNorm; `batch_norm=True` adds it after each conv (set False for the paper's
-plain conv + ReLU). Heads per Tables 2-3: FC 512 -> ReLU -> Dropout, FC 64 -> ReLU -> Dropout,
-FC to the classes; the outputs are logits (the softmax belongs to the loss).
+does not mention BatchNorm; `batch_norm=True` adds it after each conv and after each hidden FC
+of the heads (set False for the paper's plain conv / FC + ReLU). Heads per Tables 2-3: FC 512 ->
+ReLU -> Dropout, FC 64 -> ReLU -> Dropout, FC to the classes; the outputs are logits (the softmax
+belongs to the loss).
+
+Why the heads need BatchNorm when the trunk has it: the trunk's output (BN -> ReLU -> max-pool)
+is all positive (mean about 1.5 per feature at He initialisation), and so is every hidden FC's
+ReLU output. A hidden unit's pre-activation is then mostly an offset shared by all images, and an
+SGD step on its weight row (a multiple of that positive input) moves the offset of the whole
+batch at once. Early in training, while the trunk's features carry little label information,
+the cross-entropy is lowered fastest by silencing the heads, and momentum carries the units past
+zero: within about 20-50 steps at lr 0.01 (a few hundred at 0.001) every unit of both 64-unit
+layers is off for every image, the logits are the constant bias (loss ln 2 + ln 8), and no
+gradient reaches the trunk again. Without dropout, without weight decay, without the trunk's
+BatchNorm, with a small last-layer initialisation or with Adam the same happens (the pre-ReLU
+mean of the gender head's 64 units went from +0.1 to -3.3 in 30 steps while the trunk's
+features and the FC's input barely moved). BatchNorm after each hidden FC re-centres every unit
+on every batch, so about half of the batch stays on and the trunk keeps learning.
 """
 from mxnet.gluon import nn
 
@@ -19,21 +34,31 @@ CONVS = ((32, 3, 2, 1), (64, 3, 1, 1), (128, 3, 2, 1), (128, 3, 1, 1), (128, 1, 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 GENDER_DROPOUT = (0.5, 0.3)
 AGE_DROPOUT = (0.4, 0.2)
+HIDDEN = (2048, 512, 64)  # head FC sizes: input (512x2x2 at 75x75), then the two hidden layers
 
 
-def _classifier(classes, dropouts, prefix):
+def _classifier(classes, dropouts, prefix, batch_norm):
+    """FC -> [BN] -> ReLU -> Dropout twice, then the logits FC; `net.gender[0]` is the first FC."""
     head = nn.HybridSequential(prefix=prefix)
     with head.name_scope():
-        head.add(nn.Dense(512, activation="relu"), nn.Dropout(dropouts[0]),
-                 nn.Dense(64, activation="relu"), nn.Dropout(dropouts[1]), nn.Dense(classes))
+        for units, rate in zip(HIDDEN[1:], dropouts):
+            head.add(nn.Dense(units, use_bias=not batch_norm))
+            if batch_norm:
+                head.add(make_bn(units))
+            head.add(nn.Activation("relu"))
+            if rate > 0:
+                head.add(nn.Dropout(rate))
+        head.add(nn.Dense(classes))
     return head
 
 
 class FacialNet(nn.HybridBlock):
     """Returns `(gender_logits (N, 2), age_logits (N, 8))` for RGB 0..255 input (75x75 native)."""
 
-    def __init__(self, gender_classes=2, age_classes=8, gray=True, batch_norm=True, **kwargs):
+    def __init__(self, gender_classes=2, age_classes=8, gray=True, batch_norm=True, dropout=True,
+                 **kwargs):
         super().__init__(**kwargs)
+        keep = 1.0 if dropout else 0.0  # dropout=False: the heads without their Dropout layers
         self._gray = gray
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")
@@ -43,8 +68,10 @@ class FacialNet(nn.HybridBlock):
                     self.features.add(make_bn(channels))
                 self.features.add(nn.Activation("relu"))
             self.features.add(nn.MaxPool2D(3, 2), nn.Flatten())
-            self.gender = _classifier(gender_classes, GENDER_DROPOUT, "gender_")
-            self.age = _classifier(age_classes, AGE_DROPOUT, "age_")
+            self.gender = _classifier(gender_classes, [keep * r for r in GENDER_DROPOUT],
+                                      "gender_", batch_norm)
+            self.age = _classifier(age_classes, [keep * r for r in AGE_DROPOUT], "age_",
+                                   batch_norm)
 
     def hybrid_forward(self, F, x):
         x = normalize(F, x)
