@@ -30,12 +30,14 @@ setup(
     entry_points={
         "console_scripts": [
             "face-im2rec=recognition.data.im2rec:main",
+            "face-rec-check=recognition.data.rec_check:main",
             "face-synth=recognition.data.synthetic:main",
             "face-summary=recognition.backbones.summary:main",
             "face-verify=recognition.eval.cli:main",
             "face-eval-attributes=recognition.eval.attributes_cli:main",
             "face-export-onnx=recognition.export_onnx:main",
             "face-shards=recognition.heads.shards_cli:main",
+            "face-plan=recognition.scaling.cli:main",
         ],
     },
 )

@@ -1,6 +1,9 @@
 """Every config key with its default. Experiment files in this folder override a few of them
 (`config = dict(key=value, ...)`); `python recognition/train.py CONFIG --key value` overrides
-any key on the command line. Unknown keys are errors.
+any key on the command line. Unknown keys are errors, and so are values of the wrong type:
+a key's type is its default's, or the one `OPTIONAL` below declares for keys whose default is
+None. `python recognition/train.py CONFIG --print-config` prints the resolved config (the
+margin keys filled in from the `loss` preset).
 """
 config = dict(
     # --- data ---------------------------------------------------------------------------
@@ -18,11 +21,14 @@ config = dict(
                               # too) to train instead of `network`: cut at its embedding layer
                               # (fc1), weights kept, fresh classifier
     # --- loss ---------------------------------------------------------------------------
-    loss="arcface",           # softmax | sphereface | cosface | arcface | combined
-    margin_s=64.0,            # logit scale s
-    margin_m1=1.0,            # multiplicative angular margin (SphereFace)
-    margin_m2=0.5,            # additive angular margin (ArcFace)
-    margin_m3=0.0,            # additive cosine margin (CosFace)
+    loss="arcface",           # margin preset: softmax | sphereface | cosface | arcface |
+                              # combined. Their (s, m1, m2, m3): softmax (64, 1, 0, 0), sphereface
+                              # (64, 1.35, 0, 0), arcface (64, 1, 0.5, 0), cosface
+                              # (64, 1, 0, 0.35), combined (64, 1, 0.3, 0.2)
+    margin_s=None,            # logit scale s (None: the `loss` preset's value)
+    margin_m1=None,           # multiplicative angular margin, SphereFace (None: preset's)
+    margin_m2=None,           # additive angular margin, ArcFace (None: preset's)
+    margin_m3=None,           # additive cosine margin, CosFace (None: preset's)
     easy_margin=False,        # ArcFace: apply the margin only where cos(theta) > 0
     sample_rate=1.0,          # partial FC: fraction of negative class centres used per step
     center_loss_weight=0.0,   # lambda of center loss (seed 002); 0 disables it
@@ -33,10 +39,10 @@ config = dict(
     # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
     batch_size=128,           # images per worker per step
     lr=0.1,                   # base learning rate
-    momentum=0.9,
-    weight_decay=5e-4,
+    momentum=0.9,             # SGD momentum (backbone and classifier)
+    weight_decay=5e-4,        # L2 weight decay (backbone and classifier)
     lr_steps=[100000, 140000, 160000],  # steps where lr is multiplied by lr_factor
-    lr_factor=0.1,
+    lr_factor=0.1,            # lr multiplier at each of lr_steps
     max_steps=200000,         # total steps (seed 000 stops at 200k)
     reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
     warmup_steps=0,           # linear warm-up from 0 to lr
@@ -44,7 +50,7 @@ config = dict(
                               # weights, classifier and margin maths; checkpoints are float32)
     loss_scale=0.0,           # float16: static loss scale, or 0 for a dynamic one (skip the
                               # step and halve on overflow, double after 2,000 clean steps)
-    seed=0,
+    seed=0,                   # seeds initialisation, data order and augmentation
     # --- logging, verification, checkpoints ----------------------------------------------
     output=None,              # run folder; None: work_dirs/<config name>
     log_every=50,             # steps between log lines
@@ -60,4 +66,11 @@ config = dict(
     tensorboard=False,        # also write TensorBoard event files
     resume=False,             # continue from the last checkpoint in `output`
     pretrained=None,          # "prefix,epoch" of a backbone to fine-tune with a fresh classifier
+)
+
+# Types of the keys whose default is None (None stays allowed; `none` on the command line).
+OPTIONAL = dict(
+    num_classes=int, data_cache_dir=str, network_checkpoint=str, margin_s=float,
+    margin_m1=float, margin_m2=float, margin_m3=float, output=str, best_target=str,
+    val_rec=str, pretrained=str,
 )

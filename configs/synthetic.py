@@ -7,7 +7,6 @@ config = dict(
     embedding_size=128,
     loss="cosface",
     margin_s=32.0,
-    margin_m2=0.0,
     margin_m3=0.2,
     batch_size=64,
     lr=0.1,

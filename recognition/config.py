@@ -3,41 +3,57 @@ sets `config = dict(...)` with the keys it changes; the command line may overrid
 A file may start from another experiment instead of base with `BASE = "other.py"` (a path
 relative to it), so a family of variants states only what differs.
 
-An unknown key, in a file or on the command line, or a value of the wrong type is an error
-that names the key and lists the known ones, so a typo never silently trains the default.
+Every key has a type: its default's, or the one `OPTIONAL` in base.py declares for keys whose
+default is None. Command-line values are parsed as that type (`--pretrained a/model,0` stays
+one string, `--lr_steps 10,20` becomes a list of ints). An unknown key, a value of the wrong
+type or out of range, or a config file that does not run is an error naming the key or file,
+so a typo never silently trains the default. When loaded, the margin keys left at None are
+filled in from the `loss` preset, so the config shows what is trained.
 """
 import ast
 import importlib.util
+import json
 import os
-import shlex
 
 from easydict import EasyDict
 
-from .errors import DataError
+from .errors import ConfigError, DataError
+from .validation import check_values
 
-__all__ = ["load_config", "parse_overrides", "ConfigError", "BASE_CONFIG"]
+__all__ = ["load_config", "parse_overrides", "format_config", "describe_keys", "ConfigError",
+           "BASE_CONFIG"]
 
 BASE_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "configs", "base.py")
-
-
-class ConfigError(ValueError):
-    """A config file or override names an unknown key or gives a value of the wrong type."""
+MARGIN_KEYS = {"margin_s": "s", "margin_m1": "m1", "margin_m2": "m2", "margin_m3": "m3"}
 
 
 def _load_module(path):
+    """Run a config file; a syntax or run-time error in it is a ConfigError naming the line."""
     if not os.path.isfile(path):
         raise DataError(f"{path}: config file not found")
     spec = importlib.util.spec_from_file_location(f"config_{abs(hash(path))}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except Exception as exc:  # the file is user code: any error in it is the user's to fix
+        line = _error_line(exc, path)
+        raise ConfigError(f"{path}{line}: {type(exc).__name__}: {exc}") from None
     if not isinstance(getattr(module, "config", None), dict):
         raise ConfigError(f"{path}: must define `config = dict(...)`")
     return module
 
 
-def _load_module_dict(path):
-    return dict(_load_module(path).config)
+def _error_line(exc, path):
+    tb = exc.__traceback__
+    line = ""
+    while tb is not None:
+        if os.path.abspath(tb.tb_frame.f_code.co_filename) == os.path.abspath(path):
+            line = f":{tb.tb_lineno}"
+        tb = tb.tb_next
+    return line
 
 
 def _experiment_chain(path):
@@ -56,77 +72,148 @@ def _experiment_chain(path):
     return chain
 
 
-def _check_type(key, value, default, source):
-    """Accept a value of the default's type (ints for floats, None where the default is None)."""
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool) or isinstance(value, bool):
-        ok = isinstance(value, bool) and isinstance(default, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float))
-        value = float(value) if ok else value
-    elif isinstance(default, (list, tuple)):
-        ok = isinstance(value, (list, tuple))
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"{source}: key {key!r} expects {type(default).__name__} "
-                          f"(default {default!r}), got {value!r}")
-    return value
+class _Schema:
+    """Defaults and the declared type of every key, read from configs/base.py."""
 
+    def __init__(self):
+        module = _load_module(BASE_CONFIG)
+        self.defaults = dict(module.config)
+        optional = getattr(module, "OPTIONAL", {})
+        self.types = {k: optional.get(k, type(v)) for k, v in self.defaults.items()}
+        untyped = [k for k, t in self.types.items() if t is type(None)]
+        if untyped:
+            raise ConfigError(f"{BASE_CONFIG}: keys {untyped} default to None; declare their "
+                              f"type in OPTIONAL")
 
-def _merge(base, updates, source):
-    for key, value in updates.items():
-        if key not in base:
-            known = ", ".join(sorted(base))
+    def check(self, key, value, source):
+        """`value` as the key's type (ints for floats); ConfigError when it is not."""
+        if key not in self.defaults:
+            known = ", ".join(sorted(self.defaults))
             raise ConfigError(f"{source}: unknown config key {key!r}; known keys: {known}")
-        base[key] = _check_type(key, value, base[key], source)
-    return base
+        kind = self.types[key]
+        if value is None and self.defaults[key] is None:
+            return None
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if kind is list and isinstance(value, tuple):
+            value = list(value)
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+            raise ConfigError(f"{source}: key {key!r} expects {kind.__name__} "
+                              f"(default {self.defaults[key]!r}), got {value!r}")
+        return value
+
+    def parse(self, key, text):
+        """A command-line string as the key's declared type."""
+        if key not in self.defaults:
+            return text  # check() names the unknown key
+        kind, default = self.types[key], self.defaults[key]
+        if default is None and text.lower() in ("none", "null"):
+            return None
+        try:
+            if kind is bool:
+                return _parse_bool(text)
+            if kind in (int, float):
+                return kind(text)
+            if kind is list:
+                return _parse_list(text, default)
+            if kind is dict:
+                return _parse_literal(text)
+        except ValueError:
+            return text  # check() reports the type error with the key's default
+        return text
 
 
-def _parse_value(text):
-    """`0.05` -> float, `true` -> True, `r18` -> 'r18', `100,140` -> [100, 140]."""
+def _parse_bool(text):
     lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def _parse_literal(text):
+    """A Python or JSON literal (`{"act": "prelu", "trsf": true}` works both ways)."""
     try:
-        value = ast.literal_eval(text)
-        return list(value) if isinstance(value, tuple) else value
+        return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         pass
-    if "," in text:
-        return [_parse_value(part) for part in text.split(",") if part]
-    return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(text) from None
+
+
+def _parse_list(text, default):
+    """`10,20` or `[10, 20]` or `''`; elements take the type of the default's elements."""
+    if text.strip() in ("", "[]"):
+        return []
+    try:
+        value = _parse_literal(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, (list, tuple)):
+        value = [part.strip() for part in text.split(",") if part.strip()]
+    kind = type(default[0]) if default else None
+    if kind in (int, float):
+        return [kind(v) for v in value]
+    if kind is str:
+        return [str(v) for v in value]
+    return list(value)
 
 
 def parse_overrides(args):
-    """`['--lr', '0.05', '--network=r18']` -> `{'lr': 0.05, 'network': 'r18'}`."""
+    """`['--lr', '0.05', '--network=r18']` -> `{'lr': '0.05', 'network': 'r18'}` (strings;
+    `load_config` parses each as its key's type)."""
     overrides, i = {}, 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--"):
             raise ConfigError(f"unexpected argument {arg!r}: overrides look like --key value")
-        key, _, value = arg[2:].partition("=")
-        if not _:
+        key, has_value, value = arg[2:].partition("=")
+        if not has_value:
             if i + 1 >= len(args):
                 raise ConfigError(f"override --{key} needs a value")
             value, i = args[i + 1], i + 1
-        overrides[key.replace("-", "_")] = _parse_value(value)
+        overrides[key.replace("-", "_")] = value
         i += 1
     return overrides
 
 
+def _merge(schema, config, updates, source, from_text=False):
+    for key, value in updates.items():
+        if from_text and isinstance(value, str):
+            value = schema.parse(key, value)
+        config[key] = schema.check(key, value, source)
+    return config
+
+
+def _fill_margins(config):
+    """Margin keys left at None take the `loss` preset's values (see heads/margin.PRESETS)."""
+    from .heads.margin import PRESETS
+
+    if config["loss"] not in PRESETS:
+        raise ConfigError(f"loss {config['loss']!r} is not one of {', '.join(sorted(PRESETS))}")
+    preset = PRESETS[config["loss"]]
+    for key, name in MARGIN_KEYS.items():
+        if config[key] is None:
+            config[key] = float(preset[name])
+
+
 def load_config(path, overrides=None):
-    """Base defaults, then the experiment file, then command-line overrides (a dict or argv)."""
-    config = _load_module_dict(BASE_CONFIG)
+    """Base defaults, then the experiment file, then command-line overrides (a dict or argv),
+    then the margins from the loss preset; every value is checked (see the module docstring)."""
+    schema = _Schema()
+    config = dict(schema.defaults)
     name = os.path.splitext(os.path.basename(path))[0]
     for source, updates in _experiment_chain(path):
-        _merge(config, updates, source)
+        _merge(schema, config, updates, source)
     if isinstance(overrides, (list, tuple)):
-        overrides = parse_overrides(list(overrides))
-    _merge(config, overrides or {}, "command line")
+        _merge(schema, config, parse_overrides(list(overrides)), "command line", from_text=True)
+    else:
+        _merge(schema, config, overrides or {}, "overrides")
+    _fill_margins(config)
+    check_values(config)
     config["config_name"] = name
     if not config.get("output"):
         config["output"] = os.path.join("work_dirs", name)
@@ -134,12 +221,32 @@ def load_config(path, overrides=None):
 
 
 def format_config(config):
-    """One `key = value` line per key, sorted, for logs and the saved checkpoint."""
+    """One `key = value` line per key, sorted, for logs and `--print-config`."""
     return "\n".join(f"{key} = {config[key]!r}" for key in sorted(config))
 
 
-def command_line(config):
-    """The overrides that reproduce `config` from base, as a shell fragment (for logs)."""
-    base = _load_module_dict(BASE_CONFIG)
-    return " ".join(f"--{k} {shlex.quote(str(v))}" for k, v in sorted(config.items())
-                    if k in base and base[k] != v)
+def describe_keys():
+    """`[(key, default, comment)]` of configs/base.py in file order, for `train.py --help`.
+
+    Comments are read with the tokenizer: the ones on a key's line and on the comment-only
+    lines below it, up to the next key (section rules `# ---` are left out).
+    """
+    import io
+    import tokenize
+
+    source = open(BASE_CONFIG).read()
+    tree = ast.parse(source)
+    call = next(node.value for node in tree.body if isinstance(node, ast.Assign)
+                and getattr(node.targets[0], "id", None) == "config")
+    starts = [(kw.value.lineno, kw.arg) for kw in call.keywords]
+    comments = {}
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.COMMENT and not tok.string.startswith("# ---"):
+            comments.setdefault(tok.start[0], tok.string.lstrip("# ").rstrip())
+    defaults = _Schema().defaults
+    out = []
+    for i, (line, key) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else call.end_lineno
+        text = " ".join(comments[n] for n in range(line, end) if n in comments)
+        out.append((key, defaults[key], text))
+    return out

@@ -4,28 +4,34 @@ Under `horovodrun -np N` every worker reads its part of the `.rec`, the backbone
 are all-reduced and the classifier is sharded across workers (model-parallel ArcFace FC);
 without Horovod the same code runs as a world of one. See configs/base.py for every key.
 """
+import faulthandler
+import math
 import os
 import sys
-import time
+import textwrap
 
 if __package__ in (None, ""):  # run as a script: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
+from mxnet import nd  # noqa: E402
 
-from recognition.config import ConfigError, format_config, load_config  # noqa: E402
+from recognition.config import describe_keys, format_config, load_config  # noqa: E402
 from recognition.data.iterator import FaceRecordIter  # noqa: E402
-from recognition.errors import DataError  # noqa: E402
+from recognition.errors import DataError, UserError  # noqa: E402
+from recognition.model_spec import params_path, parse_prefix_epoch  # noqa: E402
 from recognition.backbones import is_attribute_model  # noqa: E402
 from recognition.training.checkpoint import Checkpointer  # noqa: E402
-from recognition.training.distributed import init_workers  # noqa: E402
+from recognition.training.distributed import StopVote, init_workers  # noqa: E402
 from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # noqa: E402
-                                          StopRequest, check_finite, format_eta)
+                                          LossWindow, StopRequest, format_eta,
+                                          non_finite_error)
 from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
                                           make_trainer, materialize)
 from recognition.training.objectives import make_objective  # noqa: E402
 from recognition.training.precision import Precision  # noqa: E402
+from recognition.training.runlock import hold_run_folder  # noqa: E402
 from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
 from recognition.training.verifier import AttributeVerifier, Verifier  # noqa: E402
 
@@ -58,12 +64,13 @@ class Run:
             cfg.lr, scaled_steps(cfg.lr_steps, global_batch, cfg.reference_batch_size),
             cfg.lr_factor, cfg.warmup_steps)
         self.checkpoints = Checkpointer(cfg.output, workers.rank, workers.size,
-                                        workers.barrier, cfg.keep_checkpoints)
+                                        workers.any_flag, cfg.keep_checkpoints)
         self.log = Logger(cfg.output, workers.rank, cfg.tensorboard)
         self.verifier = None
         if workers.rank == 0 and cfg.verify_every > 0:
             self.verifier = self._make_verifier(attributes)
         self.step, self.epoch, self.batch_in_epoch, self.history, self.best = 0, 0, 0, [], None
+        self.losses = LossWindow()
         self.last_checkpoint = None
 
     @property
@@ -102,17 +109,33 @@ class Run:
 
     def save(self):
         self.sync_running_stats()
+        self.check_weights_finite()
         with self.precision.float32(self.net, self._input_shape) as net:  # float32 checkpoints
-            self.checkpoints.save(self.step, net, self.trainer, self._save_shard, self.state())
+            self.checkpoints.save(self.step, net, self.trainer, self.objective.save,
+                                  self.state())
         self.last_checkpoint = self.step
         self.log.info(f"checkpoint step {self.step} saved in {self.cfg.output}")
 
-    def _save_shard(self, path):
-        self.objective.save(path[:path.rindex("-rank")])
+    def check_weights_finite(self):
+        """Refuse to save or score NaN/inf weights: the losses so far must be finite, and so
+        must the weights (a step's loss is computed before its update, so the step that
+        breaks the weights would otherwise be saved as the last good one)."""
+        self.losses.check(self.last_checkpoint)
+        sums = [nd.sum(nd.abs(p.data())) for p in self.net.collect_params().values()]
+        sums += [nd.sum(nd.abs(w)).as_in_context(sums[0].context)
+                 for w in self.objective.weights()]
+        finite = math.isfinite(nd.add_n(*sums).asscalar())
+        if self.workers.any_flag(not finite):
+            raise non_finite_error("the weights", "NaN or inf", self.step, self.last_checkpoint)
 
     def restore(self):
         """Resume from the last complete checkpoint of this run folder, if asked to."""
-        latest = self.checkpoints.latest() if self.cfg.resume else None
+        latest = self.checkpoints.latest()
+        if latest is not None and not self.cfg.resume:
+            raise UserError(
+                f"{self.cfg.output} already holds a run (checkpoint step {latest[0]}); continue "
+                f"it with --resume true, or choose another --output (a fresh run there would "
+                f"replace its checkpoints)")
         if latest is None:
             if self.cfg.resume:
                 self.log.info(f"resume: no checkpoint in {self.cfg.output}, starting afresh")
@@ -149,8 +172,7 @@ class Run:
     def _load_pretrained(self):
         if not self.cfg.pretrained:
             return
-        prefix, _, epoch = self.cfg.pretrained.rpartition(",")
-        path = f"{prefix}-{int(epoch):04d}.params"
+        path = params_path(*parse_prefix_epoch(self.cfg.pretrained, "pretrained"))
         if not os.path.isfile(path):
             raise DataError(f"{path}: pretrained backbone not found (pretrained='prefix,epoch')")
         count = load_exported_params(self.net, path, self.workers.ctx)
@@ -183,7 +205,6 @@ class Run:
         labels = batch.label[0].as_in_context(ctx)
         lr = self.schedule(self.step)
         loss = self.objective.step(self.net, images, labels, self.precision)
-        check_finite(loss, self.step, self.last_checkpoint)
         skipped = self.precision.after_step(self.precision.grads_finite(self.net))
         if skipped:  # float16 overflow: every worker skips both optimisers
             self.log.info(f"step {self.step + 1}: {skipped}")
@@ -197,9 +218,20 @@ class Run:
         return loss, lr
 
     def verify(self):
+        """Score the network (rank 0) and keep the best; every worker calls it, and a failure
+        on rank 0 (bad pair set, disk full) stops every worker with its message."""
         self.sync_running_stats()
-        if self.verifier is None:
-            return
+        self.check_weights_finite()
+        failure = None
+        if self.verifier is not None:
+            try:
+                self._score_and_keep_best()
+            except UserError as exc:
+                failure = exc
+        if self.workers.any_flag(failure is not None):
+            raise failure or UserError("verification failed on worker 0 (see its message)")
+
+    def _score_and_keep_best(self):
         with self.precision.float32(self.net, self._input_shape) as net:
             accuracy, line = self.verifier.score(net)
             self.history.append({"step": self.step, **accuracy})
@@ -207,8 +239,8 @@ class Run:
             self.log.info(f"step {self.step} verification: {line}")
             self.log.scalars(self.step, **{f"verify/{t}": a for t, a in accuracy.items()})
             if self.best is None or accuracy[target] > self.best["acc"]:
-                self.best = {"step": self.step, "target": target, "acc": accuracy[target]}
                 self.checkpoints.save_best(net, self.step)
+                self.best = {"step": self.step, "target": target, "acc": accuracy[target]}
                 self.log.info(f"best {target} so far: {100 * accuracy[target]:.2f}% "
                               f"(best-{self.step:04d}.params)")
 
@@ -217,19 +249,19 @@ class Run:
         global_batch = cfg.batch_size * self.workers.size
         speed = SpeedMeter(global_batch, self.max_steps)
         speed.start(self.step)
-        losses, batches = [], self.batches(skip=self.batch_in_epoch)
-        while self.step < self.max_steps and not self.workers.any_flag(stop):
+        batches, stop_vote = self.batches(skip=self.batch_in_epoch), StopVote(self.workers.comm)
+        while self.step < self.max_steps and not stop_vote(stop):
             loss, lr = self.train_step(next(batches))
-            losses.append(loss)
             self.step += 1
+            self.losses.add(self.step, loss)
             if self.step % cfg.log_every == 0 or self.step == self.max_steps:
+                mean_loss = float(np.mean(self.losses.take(self.last_checkpoint)))
                 images_per_s, eta = speed.report(self.step)
                 fields = [f"step {self.step}/{self.max_steps}", f"epoch {self.epoch}",
-                          f"loss {np.mean(losses):.4f}", self.objective.report(),
+                          f"loss {mean_loss:.4f}", self.objective.report(),
                           f"lr {lr:.5g}", f"{images_per_s:.1f} img/s", f"eta {format_eta(eta)}"]
                 log.info(" ".join(field for field in fields if field))
-                log.scalars(self.step, loss=float(np.mean(losses)), lr=lr, speed=images_per_s)
-                losses = []
+                log.scalars(self.step, loss=mean_loss, lr=lr, speed=images_per_s)
             if cfg.verify_every and self.step % cfg.verify_every == 0:
                 self.verify()
                 speed.start(self.step)  # the speed figure counts training time only
@@ -240,33 +272,44 @@ class Run:
             log.info(f"stop requested (SIGINT/SIGTERM): saving at step {self.step}")
         elif cfg.verify_every and self.step % cfg.verify_every:
             self.verify()  # the final network is always scored
-        if self.last_checkpoint != self.step:
+        if self.last_checkpoint != self.step and self.step > 0:  # step 0: nothing trained
             self.save()
+
+
+def print_help():
+    print(f"usage: {USAGE}\n       python recognition/train.py CONFIG [--key value ...] "
+          f"--print-config\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\n"
+          f"Keys, defaults and meaning (configs/base.py):")
+    for key, default, text in describe_keys():
+        print(f"  --{key} {default!r}")
+        if text:
+            print(textwrap.fill(text, 96, initial_indent=" " * 6, subsequent_indent=" " * 6))
+
+
+def describe_loss(cfg):
+    """The objective actually trained, for the start-of-run log."""
+    if is_attribute_model(cfg.network):
+        return f"loss: cross-entropy per attribute output, weights {cfg.attribute_weights}"
+    center = (f", center loss weight {cfg.center_loss_weight:g} alpha {cfg.center_loss_alpha:g}"
+              if cfg.center_loss_weight > 0 else "")
+    return (f"loss: {cfg.loss} s={cfg.margin_s:g} m1={cfg.margin_m1:g} m2={cfg.margin_m2:g} "
+            f"m3={cfg.margin_m3:g}{center}")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: {USAGE}\n\n{__doc__.split(chr(10), 2)[2].strip()}\n\nkeys and defaults "
-              f"(configs/base.py):")
-        from recognition.config import BASE_CONFIG
-        print(open(BASE_CONFIG).read().split("\nconfig = dict(", 1)[1].rsplit(")", 1)[0])
+    if not argv or "-h" in argv or "--help" in argv:
+        print_help()
         return 0 if argv else 2
+    print_only = "--print-config" in argv
+    argv = [a for a in argv if a != "--print-config"]
     try:
         cfg = load_config(argv[0], argv[1:])
-        workers = init_workers()
-        run = Run(cfg, workers)
-        run.log.info(f"{workers.size} worker(s), {run.num_classes} classes, "
-                     f"{run.data.num_images} images, global batch "
-                     f"{cfg.batch_size * workers.size}, {run.max_steps} steps, {run.schedule}")
-        run.log.info("config:\n" + format_config(cfg))
-        run.restore()
-        with StopRequest() as stop:
-            run.train(stop)
-        run.log.info(f"done at step {run.step}; checkpoints in {cfg.output}")
-        run.log.close()
-        return 0
-    except (ConfigError, DataError, ValueError) as exc:
+        if print_only:
+            print(f"# {describe_loss(cfg)}\n{format_config(cfg)}")
+            return 0
+        return train(cfg)
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NonFiniteLoss as exc:
@@ -274,5 +317,27 @@ def main(argv=None):
         return 3
 
 
+def train(cfg):
+    """Train `cfg` in its run folder, which no other run may use meanwhile."""
+    workers = init_workers()
+    with hold_run_folder(cfg.output, workers.rank, workers.any_flag):
+        run = Run(cfg, workers)
+        try:
+            run.log.info(f"{workers.size} worker(s), {run.num_classes} classes, "
+                         f"{run.data.num_images} images, global batch "
+                         f"{cfg.batch_size * workers.size}, {run.max_steps} steps, "
+                         f"{run.schedule}")
+            run.log.info(describe_loss(cfg))
+            run.log.info("config:\n" + format_config(cfg))
+            run.restore()
+            with StopRequest() as stop:
+                run.train(stop)
+            run.log.info(f"done at step {run.step}; checkpoints in {cfg.output}")
+        finally:
+            run.log.close()
+    return 0
+
+
 if __name__ == "__main__":
+    faulthandler.enable()  # a crash inside MXNet's C++ still prints where Python was
     sys.exit(main())

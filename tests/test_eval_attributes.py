@@ -82,7 +82,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["--model", str(tmp_path / "none") + ",3", "--rec", prefix + ".rec"]) == 2
     assert "none-symbol.json: checkpoint file not found" in capsys.readouterr().err
     assert main(["--model", "no-epoch", "--rec", prefix + ".rec"]) == 2
-    assert "expected PREFIX,EPOCH" in capsys.readouterr().err
+    assert "--model must be 'prefix,epoch'" in capsys.readouterr().err
 
 
 def test_output_names_fill_in_missing_ones():

@@ -109,7 +109,7 @@ def test_the_fixes_are_needed(tmp_path):
 
 def test_export_errors_and_wrapper(tmp_path, capsys):
     assert export_onnx.main([str(tmp_path / "none"), str(tmp_path / "o.onnx")]) == 2
-    assert "PREFIX,EPOCH" in capsys.readouterr().err
+    assert "model must be 'prefix,epoch'" in capsys.readouterr().err
     assert export_onnx.main([f"{tmp_path}/none,1", str(tmp_path / "o.onnx")]) == 2
     assert "none-symbol.json: checkpoint file not found" in capsys.readouterr().err
     out = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_onnx.py"), "-h"],

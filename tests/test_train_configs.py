@@ -11,60 +11,82 @@ import numpy as np
 import pytest
 
 from recognition.config import load_config
-from recognition.data.im2rec import pack_image_folder
-from recognition.data.synthetic import attribute_labels, generate
 from recognition.errors import DataError
 from recognition.eval import attributes_cli
 from recognition.train import Run
+from recognition.training.schedule import StepSchedule
 from recognition.training.distributed import init_workers
+from tiny_faces import tiny_faces
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 # one config per family, with an input size that keeps its last feature map >= 2x2
 FAMILIES = {
     "synthetic": 112, "ms1mv2_r50": 64, "ms1mv2_r100": 64, "ms1mv2_incres_v2_trsf_prelu": 64,
     "vggface2_incres_v1_trsf_leaky": 112, "casia_r50_arcface": 64, "casia_effb3": 64,
-    "webface_mbv2_center": 64, "adience_facialnet": 75, "ms1mv2_r50_softmax": 64,
+    "webface_mbv2_center": 112, "adience_facialnet": 75, "ms1mv2_r50_softmax": 64,
 }
-# lr 0.01 is too noisy to overfit one tiny batch in six steps for FacialNet (heavy-dropout MLP
-# heads) and EfficientNet-B3 (s=64 ArcFace from scratch): their losses oscillate
-ONE_BATCH_LR = {"adience_facialnet": 0.001, "casia_effb3": 0.001}
 
 
 @pytest.fixture(scope="module")
 def tiny_rec(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("families"))
-    generate(out, num_identities=4, images_per_identity=4, num_verify_identities=20,
-             num_pairs=40, seed=2, workers=1)
-    attributes = attribute_labels(os.path.join(out, "attributes.tsv"))
-    pack_image_folder(os.path.join(out, "images"), os.path.join(out, "train"), progress=False,
-                      log=None, extra_labels=attributes)
-    return out
+    return tiny_faces(str(tmp_path_factory.mktemp("families")), seed=2, attributes=True)
 
 
 def overfit(config_path, size, rec, output, steps=6, **extra):
+    """Train `steps` steps on one repeated batch; the losses. Without an explicit `lr`, plain
+    SGD with the step size of `first_order_lr`."""
     overrides = dict(rec=os.path.join(rec, "train.rec"), image_size=[size, size], batch_size=4,
                      max_steps=steps, lr_steps=[], warmup_steps=0,
                      reference_batch_size=0, verify_every=0, save_every=steps, log_every=100,
                      augment={}, preprocess_threads=1, output=output)
     overrides.update(extra)
-    overrides.setdefault("lr", 0.01)
+    calibrate = "lr" not in overrides
+    if calibrate:
+        overrides["momentum"] = 0.0
     run = Run(load_config(config_path, overrides), init_workers())
     run.restore()
     first = next(iter(run.data))
+    if calibrate:
+        run.schedule = StepSchedule(first_order_lr(run, first), [])
     run.batches = lambda skip=0: itertools.repeat(first)
     losses = []
     step = run.train_step
     run.train_step = lambda batch: losses.append(step(batch)[0]) or (losses[-1], 0.01)
     run.train(stop=False)
-    return losses
+    return [as_float(loss) for loss in losses]
+
+
+def as_float(loss):
+    """A step's loss: a float, or a 1-element NDArray (read from the device here)."""
+    return float(loss.asscalar()) if hasattr(loss, "asscalar") else float(loss)
+
+
+def first_order_lr(run, batch, fraction=0.2):
+    """The lr whose first step lowers the loss by `fraction` of it to first order
+    (lr * |grad|^2 = fraction * loss). The families' gradient scales differ by 200x (a batch
+    of 4 through MobileNetV2's BatchNorms is very sharp), and one fixed lr overshoots some of
+    them, so that whether 'the loss falls' depended on rounding, i.e. on the CPU's kernels."""
+    ctx = run.workers.ctx
+    loss = as_float(run.objective.step(run.net, batch.data[0].as_in_context(ctx),
+                                       batch.label[0].as_in_context(ctx), run.precision))
+    squared = sum(float((p.grad() ** 2).sum().asscalar())
+                  for p in run.net.collect_params().values() if p.grad_req != "null")
+    return fraction * loss / squared
+
+
+# FacialNet's heads drop half their units at random: on one batch of 4 the loss of a step then
+# depends on the draw, not only on the weights (tests/test_facialnet_learns.py trains it with
+# dropout, over enough steps); here its wiring is checked without the noise.
+ONE_BATCH_OVERRIDES = {"adience_facialnet": {"network_kwargs": {"dropout": False}}}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_config_family_learns_one_batch(name, tiny_rec, tmp_path):
     losses = overfit(os.path.join(CONFIGS, f"{name}.py"), FAMILIES[name], tiny_rec,
-                     str(tmp_path), lr=ONE_BATCH_LR.get(name, 0.01))
+                     str(tmp_path), **ONE_BATCH_OVERRIDES.get(name, {}))
+    print(name, [round(v, 3) for v in losses])
     assert np.all(np.isfinite(losses)), losses
-    assert losses[-1] < losses[0], losses
+    assert losses[-1] < 0.8 * losses[0] and max(losses[1:]) < losses[0], losses
     if name == "adience_facialnet":  # attribute networks log each output's accuracy
         log = open(tmp_path / "train.log").read()
         assert "acc[1] " in log and "acc[2] " in log

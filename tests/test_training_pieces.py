@@ -101,7 +101,8 @@ def test_checkpoint_round_trip_and_pruning(tmp_path):
     net = small_net()
     for step in (10, 20, 30):
         ckpt.save(step, net, FakeTrainer(step),
-                  lambda p, s=step: open(p, "w").write(str(s)), {"lr": 0.1})
+                  lambda prefix, s=step: open(f"{prefix}-rank0of1.params", "w").write(str(s)),
+                  {"lr": 0.1})
     step, state, world = ckpt.latest()
     assert (step, state["lr"], world) == (30, 0.1, 1)
     names = sorted(os.listdir(tmp_path))
@@ -114,7 +115,8 @@ def test_checkpoint_round_trip_and_pruning(tmp_path):
 def test_interrupted_write_keeps_previous_checkpoint(tmp_path):
     ckpt = Checkpointer(str(tmp_path), keep=2)
     net = small_net()
-    ckpt.save(10, net, FakeTrainer(1), lambda p: open(p, "w").write("1"), {})
+    ckpt.save(10, net, FakeTrainer(1), lambda prefix: open(f"{prefix}-rank0of1.params",
+                                                            "w").write("1"), {})
 
     def crash(_path):
         raise KeyboardInterrupt  # killed while writing the shard of step 20

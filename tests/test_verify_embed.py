@@ -154,3 +154,17 @@ def test_embedder_takes_a_live_gluon_block_for_training_time_verification():
     norms = np.r_[np.linalg.norm(plain, axis=1), np.linalg.norm(flipped, axis=1)]
     assert res["xnorm"] == pytest.approx(norms.mean())
     assert verification_report(plain, None, issame, nfolds=2)["acc"] == res["acc_noflip"]
+
+
+def test_params_that_do_not_fit_the_symbol_name_the_parameter(tmp_path):
+    """A .params saved from another network: the error names the parameter and both shapes,
+    not 'pass --image-size' (no image size can fix it)."""
+    prefix = str(tmp_path / "m")
+    args, auxs = _save_symbol(_insightface_symbol(), prefix, size=10)
+    args["pre_fc1_weight"] = mx.nd.zeros((6, 99))  # from a network with another layer width
+    mx.model.save_checkpoint(prefix, 2, _insightface_symbol(), args, auxs)
+    model = load_model(prefix, 2)
+    with pytest.raises(DataError, match=r"m-0002\.params: parameter pre_fc1_weight has shape "
+                                        r"\(6, 99\) but .*m-symbol\.json needs \(6, 256\)"):
+        model.check_input_size((10, 10), "pairs.bin")
+    load_model(prefix, 1).check_input_size((10, 10), "pairs.bin")  # the right file fits

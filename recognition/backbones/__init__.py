@@ -14,6 +14,7 @@ from .iresnet import iresnet, iresnet_tiny
 from .mobilefacenet import MobileFaceNet
 from .mobilenetv2 import MobileNetV2Face
 from .resnet_v1b import resnet_v1b
+from ..errors import ConfigError
 
 Entry = namedtuple("Entry", "factory input_size description")
 
@@ -54,7 +55,7 @@ def get_model_list():
 
 def _entry(name):
     if name not in MODELS:
-        raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(get_model_list())}")
+        raise ConfigError(f"unknown backbone {name!r}; valid: {', '.join(get_model_list())}")
     return MODELS[name]
 
 

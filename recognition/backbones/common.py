@@ -6,6 +6,8 @@ InsightFace embedding head are written once and every exported model needs no pr
 from mxnet import init
 from mxnet.gluon import nn
 
+from ..errors import ConfigError
+
 INPUT_MEAN = 127.5
 INPUT_SCALE = 1.0 / 128.0
 ACTIVATIONS = ("relu", "leaky", "prelu", "relu6", "swish")
@@ -44,7 +46,7 @@ def make_act(act, channels=1, prelu_init=0.25, leaky_slope=0.2):
         return nn.HybridLambda(lambda F, x: F.clip(x, 0.0, 6.0), prefix="relu6_")
     if act == "swish":
         return nn.Swish()
-    raise ValueError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
+    raise ConfigError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
 
 
 class ChannelPReLU(nn.HybridBlock):
@@ -102,7 +104,7 @@ class EmbeddingHead(nn.HybridBlock):
     def __init__(self, embedding_size=512, dropout=0.0, pool="flatten", in_channels=0, **kwargs):
         super().__init__(**kwargs)
         if pool not in ("flatten", "gap"):
-            raise ValueError(f"unknown head pool {pool!r}; valid: flatten, gap")
+            raise ConfigError(f"unknown head pool {pool!r}; valid: flatten, gap")
         self._pool = pool
         with self.name_scope():
             self.bn_in = batch_norm(in_channels)

@@ -11,6 +11,7 @@ import math
 from mxnet.gluon import nn
 
 from .common import EmbeddingHead, conv_bn, global_avg_pool, normalize, scaled
+from ..errors import ConfigError
 
 # B0 stages: (expansion, kernel, stride, channels, repeats).
 B0 = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -66,7 +67,7 @@ class EfficientNet(nn.HybridBlock):
     def __init__(self, variant="b3", embedding_size=512, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         if variant not in VARIANTS:
-            raise ValueError(f"unknown EfficientNet {variant!r}; valid: {', '.join(VARIANTS)}")
+            raise ConfigError(f"unknown EfficientNet {variant!r}; valid: {', '.join(VARIANTS)}")
         width, depth, _ = VARIANTS[variant]
         with self.name_scope():
             self.features = nn.HybridSequential(prefix="")

@@ -17,6 +17,7 @@ from mxnet import init
 from mxnet.gluon import nn
 
 from .common import EmbeddingHead, conv_bn, make_act, normalize
+from ..errors import ConfigError
 
 # A conv spec is (channels, kernel[, stride[, pad]]), pad 'same' unless given; 'max' is a 3x3/2
 # max-pool, 'avg' a 3x3/1 average pool (padding not counted, as TF's SAME).
@@ -120,9 +121,9 @@ class InceptionResNet(nn.HybridBlock):
                  embedding_size=512, dropout=0.0, prelu_init=0.2, **kwargs):
         super().__init__(**kwargs)
         if version not in VERSIONS:
-            raise ValueError(f"unknown Inception-ResNet version {version}; valid: 1, 2")
+            raise ConfigError(f"unknown Inception-ResNet version {version}; valid: 1, 2")
         if act not in ("relu", "leaky", "prelu"):
-            raise ValueError(f"unknown activation {act!r}; valid: relu, leaky, prelu")
+            raise ConfigError(f"unknown activation {act!r}; valid: relu, leaky, prelu")
         cfg = VERSIONS[version]
         final_trsf = cfg["final_trsf"] if final_trsf is None else final_trsf
         act_kw = dict(act=act, prelu_init=prelu_init)

@@ -7,6 +7,7 @@ InsightFace 'E' head. Depths are built from the `units` table, not from copied f
 from mxnet.gluon import nn
 
 from .common import EmbeddingHead, batch_norm, global_avg_pool, make_act, normalize
+from ..errors import ConfigError
 
 UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
 CHANNELS = (64, 128, 256, 512)
@@ -72,7 +73,7 @@ class IResNet(nn.HybridBlock):
                  dropout=0.0, act="prelu", **kwargs):
         super().__init__(**kwargs)
         if len(units) != 4:
-            raise ValueError(f"IResNet needs 4 stages of units, got {units!r}")
+            raise ConfigError(f"IResNet needs 4 stages of units, got {units!r}")
         channels = [max(1, int(round(c * width))) for c in CHANNELS]
         with self.name_scope():
             self.stem = nn.HybridSequential(prefix="stem_")
@@ -98,7 +99,7 @@ class IResNet(nn.HybridBlock):
 def iresnet(depth=50, **kwargs):
     """IResNet-`depth` (18, 34, 50 or 100); other keyword arguments go to `IResNet`."""
     if depth not in UNITS:
-        raise ValueError(f"unknown IResNet depth {depth}; valid: {sorted(UNITS)}")
+        raise ConfigError(f"unknown IResNet depth {depth}; valid: {sorted(UNITS)}")
     return IResNet(UNITS[depth], **kwargs)
 
 

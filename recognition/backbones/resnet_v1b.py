@@ -10,6 +10,7 @@ from gluoncv.model_zoo import get_model as gluoncv_get_model
 from mxnet.gluon import nn
 
 from .common import EmbeddingHead, normalize
+from ..errors import ConfigError
 
 GLUONCV_NAMES = ("resnet18_v1b", "resnet34_v1b", "resnet50_v1b", "resnet101_v1b")
 
@@ -29,7 +30,7 @@ class ResNetV1bFace(nn.HybridBlock):
                  keep_maxpool=False, **kwargs):
         super().__init__(**kwargs)
         if gluoncv_name not in GLUONCV_NAMES:
-            raise ValueError(f"unknown GluonCV ResNet {gluoncv_name!r}; "
+            raise ConfigError(f"unknown GluonCV ResNet {gluoncv_name!r}; "
                              f"valid: {', '.join(GLUONCV_NAMES)}")
         with self.name_scope():
             # Take GluonCV's layers but not its classifier, so its weights are never created.

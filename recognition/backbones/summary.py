@@ -134,7 +134,12 @@ def main(argv=None):
         options = parse_options(args.set)
         print(HEADER)
         for name in names:
-            print(format_row(summarize(name, args.input_size, **options)), flush=True)
+            try:
+                row = format_row(summarize(name, args.input_size, **options))
+            except TypeError as err:  # an option this backbone does not take
+                raise ValueError(f"{name}: {err} (--set applies to every backbone named)") \
+                    from None
+            print(row, flush=True)
     except (ValueError, TypeError, mx.MXNetError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

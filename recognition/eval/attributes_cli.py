@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from ..errors import DataError
+from ..model_spec import parse_prefix_epoch
 from .attributes import AttributeEvaluator, format_attribute_report
 from .cli import _context, _image_size, _write_json
 from .embed import load_network
@@ -37,14 +38,12 @@ def build_parser():
 
 def run(args):
     """Load, predict, score; returns `{"model", "rec", "results": [per-output dicts]}`."""
-    prefix, _, epoch = args.model.rpartition(",")
-    if not prefix or not epoch.isdigit():
-        raise ValueError(f"--model {args.model!r}: expected PREFIX,EPOCH")
+    prefix, epoch = parse_prefix_epoch(args.model, "--model")
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
     names = [n.strip() for n in args.names.split(",") if n.strip()]
     ctx = _context(args.gpu)
-    net = load_network(prefix, int(epoch), ctx)
+    net = load_network(prefix, epoch, ctx)
     evaluator = AttributeEvaluator(args.rec, len(names), _image_size(args.image_size), ctx,
                                    names, args.batch_size)
     report = {"model": args.model, "rec": args.rec, "results": evaluator(net)}

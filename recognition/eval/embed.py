@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["EmbeddingModel", "load_model", "load_network", "find_embedding_layer", "Embedder",
            "parse_models"]
@@ -37,25 +37,44 @@ class EmbeddingModel:
     def name(self):
         return f"{os.path.basename(self.prefix)},{self.epoch}"
 
+    def mismatched_params(self, size):
+        """`[(name, stored shape, shape the graph needs)]` for (H, W) images; None when the
+        graph cannot take that size at all (shape inference fails)."""
+        try:
+            arg_shapes, _, aux_shapes = self.symbol.infer_shape(
+                **{self.input_name: (1, 3) + tuple(size)})
+        except Exception:  # MXNet raises MXNetError subclasses for shape conflicts
+            return None
+        names = self.symbol.list_arguments() + self.symbol.list_auxiliary_states()
+        return [(name, tuple(self.params[name].shape), tuple(shape))
+                for name, shape in zip(names, arg_shapes + aux_shapes)
+                if name in self.params and tuple(self.params[name].shape) != tuple(shape)]
+
     def accepts(self, size):
         """Whether the graph takes (H, W) images with the stored parameter shapes."""
-        try:
-            arg_shapes, _, _ = self.symbol.infer_shape(**{self.input_name: (1, 3) + tuple(size)})
-        except Exception:  # MXNet raises MXNetError subclasses for shape conflicts
-            return False
-        for name, shape in zip(self.symbol.list_arguments(), arg_shapes):
-            if name in self.params and tuple(self.params[name].shape) != tuple(shape):
-                return False
-        return True
+        return self.mismatched_params(size) == []
 
     def check_input_size(self, size, source):
-        """Raise DataError naming `source` when its (H, W) images do not fit this model."""
-        if self.accepts(size):
+        """Raise DataError naming `source` when its (H, W) images do not fit this model, and
+        the parameter that does not fit when no common size does (a mismatched .params)."""
+        mismatched = self.mismatched_params(size)
+        if mismatched == []:
             return
         fits = [f"{h}x{w}" for h, w in COMMON_SIZES if self.accepts((h, w))]
-        want = f"expects {' or '.join(fits)}" if fits else "accepts none of the common sizes"
+        if fits:
+            raise DataError(f"{source}: images are {size[0]}x{size[1]} (HxW) but model "
+                            f"{self.prefix},{self.epoch} expects {' or '.join(fits)}; pass "
+                            f"--image-size to resize")
+        if mismatched:
+            name, stored, needed = mismatched[0]
+            raise DataError(
+                f"{self.prefix}-{self.epoch:04d}.params: parameter {name} has shape {stored} "
+                f"but {self.prefix}-symbol.json needs {needed} (at {size[0]}x{size[1]} input; "
+                f"{len(mismatched)} parameter(s) differ): the parameters do not belong to "
+                f"this symbol, or the network takes another input size (--image-size)")
         raise DataError(f"{source}: images are {size[0]}x{size[1]} (HxW) but model "
-                        f"{self.prefix},{self.epoch} {want}; pass --image-size to resize")
+                        f"{self.prefix},{self.epoch} accepts none of the common sizes "
+                        f"({', '.join(f'{h}x{w}' for h, w in COMMON_SIZES)}); pass --image-size")
 
 
 def _output_name(names, node_name, index):
@@ -218,7 +237,7 @@ def _parse_epochs(text, prefix):
         item = item.strip()
         lo, sep, hi = item.partition("-")
         if not (lo.isdigit() and (not sep or hi.isdigit())):
-            raise ValueError(f"--model {prefix},{text}: epochs are N, N|M or N-M")
+            raise ConfigError(f"--model {prefix},{text}: epochs are N, N|M or N-M")
         epochs.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
     return epochs
 
@@ -242,7 +261,9 @@ def parse_models(specs):
     """
     out = []
     for spec in specs:
-        prefix, _, epochs = spec.partition(",")
+        prefix, sep, epochs = spec.rpartition(",")  # the epochs follow the last comma
+        if not sep:
+            prefix, epochs = spec, ""
         if not epochs:
             found = _epochs_on_disk(prefix)
             if not found:

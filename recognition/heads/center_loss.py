@@ -10,6 +10,8 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
+from ..errors import ConfigError
+
 
 class CenterLoss(gluon.Block):
     """``forward(features, labels) -> (N,)`` per-sample loss; gradients reach features only."""
@@ -17,7 +19,7 @@ class CenterLoss(gluon.Block):
     def __init__(self, num_classes, embedding_size, alpha=0.95, loss_weight=0.003):
         super().__init__()
         if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"center loss alpha must be in [0, 1), got {alpha}")
+            raise ConfigError(f"center loss alpha must be in [0, 1), got {alpha}")
         self.alpha = alpha
         self.loss_weight = loss_weight
         self.num_classes = num_classes

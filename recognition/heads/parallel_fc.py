@@ -82,38 +82,67 @@ class ParallelFC:
         Call it outside ``autograd.record()``; every worker must call it each step. Bad input
         on any worker raises ValueError on all of them (no worker is left waiting).
         """
-        with autograd.pause():
-            return self._step(features, labels)
+        loss, feat_grad = self.forward_backward_async(features, labels)
+        return float(loss.asscalar()), feat_grad
 
-    def _step(self, features, labels):
+    def forward_backward_async(self, features, labels, counts=None):
+        """Like :meth:`forward_backward`, but the loss is a 1-element NDArray and, with the
+        full classifier, no step waits on the host: the training loop reads the loss when it
+        logs, while the engine computes.
+
+        ``counts`` (rows per worker, rank order) skips the per-step collective that learns
+        them; with it, bad input raises on the worker that has it only (the launcher stops
+        the others), so pass it only when every worker's batch size is fixed.
+        """
+        with autograd.pause():
+            return self._step(features, labels, counts)
+
+    def _step(self, features, labels, counts):
         labels_np, problem = self._check_inputs(features, labels)
         ctx = self.ctx
-        counts, bad = gather_counts(self.comm, features.shape[0], ctx, name="fc.counts",
-                                    flag=problem is not None)
-        if bad:
-            raise ValueError(problem or "bad features or labels on another worker")
+        if counts is None:
+            counts, bad = gather_counts(self.comm, features.shape[0], ctx, name="fc.counts",
+                                        flag=problem is not None)
+            problem = problem or ("bad features or labels on another worker" if bad else None)
+        if problem:
+            raise ValueError(problem)
         x = self.comm.allgather(features.astype("float32").as_in_context(ctx),
                                 name="fc.features")
         y = self.comm.allgather(nd.array(labels_np, ctx=ctx, dtype="int32"), name="fc.labels")
-        local = y.asnumpy().astype(np.int64) - self.class_start
-        held = (local >= 0) & (local < self.num_local)
-        self.sampled_index = self._sample(np.unique(local[held]))
-        if self.sampled_index is None:
-            rows, cols = self.weight, np.where(held, local, -1)
-        else:
-            index = nd.array(self.sampled_index, ctx=ctx, dtype="int64")
-            rows = nd.take(self.weight, index, out=self._buffer("rows", index.shape[0]))
-            cols = np.where(held, np.searchsorted(self.sampled_index, local), -1)
+        rows, mask, col = self._columns(y)
         x_norm = nd.maximum(nd.norm(x, axis=1, keepdims=True), _EPS)
         x_hat = x / x_norm
         w_inv = 1.0 / nd.maximum(_row_norms(rows), _EPS)
-        loss, dcos, cos = self._softmax(x_hat, rows, w_inv, cols)
+        loss, dcos, cos = self._softmax(x_hat, rows, w_inv, mask, col)
         scaled = dcos * w_inv.reshape(1, -1)  # d loss / d (x^ . w) per centre
         self._rows = rows
         self.weight_grad = self._centre_grad(scaled, dcos, cos, x_hat, rows, w_inv)
         start = sum(counts[:self.comm.rank])
         feat_grad = self._feature_grad(scaled, x_hat, x_norm, rows, start, counts)
         return loss, feat_grad.astype(features.dtype).as_in_context(features.context)
+
+    def _columns(self, y):
+        """The centres used this step, and for each gathered row whether its class is held
+        here (float mask) and at which of those centres (int32; 0 where not held).
+
+        The full classifier works it out on the device; partial FC needs the positives on the
+        host to sample around them."""
+        if self.sample_rate >= 1.0:
+            self.sampled_index = None
+            local = y - self.class_start
+            held = (local >= 0) * (local < self.num_local)
+            return self.weight, held.astype("float32"), local * held
+        local = y.asnumpy().astype(np.int64) - self.class_start
+        held = (local >= 0) & (local < self.num_local)
+        self.sampled_index = self._sample(np.unique(local[held]))
+        if self.sampled_index is None:
+            rows, cols = self.weight, np.where(held, local, 0)
+        else:
+            index = nd.array(self.sampled_index, ctx=self.ctx, dtype="int64")
+            rows = nd.take(self.weight, index, out=self._buffer("rows", index.shape[0]))
+            cols = np.where(held, np.searchsorted(self.sampled_index, local), 0)
+        return (rows, nd.array(held, ctx=self.ctx, dtype="float32"),
+                nd.array(cols, ctx=self.ctx, dtype="int32"))
 
     def _check_inputs(self, features, labels):
         """Labels as int32 and a description of what is wrong (None when all is well)."""
@@ -140,13 +169,11 @@ class ParallelFC:
         keys[positives] = 2.0
         return np.sort(np.argpartition(-keys, num_sample - 1)[:num_sample])
 
-    def _softmax(self, x_hat, rows, w_inv, cols):
-        """Global softmax CE over all workers; returns loss, d loss / d cos (N x K), cos."""
-        spec, ctx = self.spec, self.ctx
+    def _softmax(self, x_hat, rows, w_inv, mask, col):
+        """Global softmax CE over all workers; returns loss (NDArray), d loss / d cos, cos."""
+        spec = self.spec
         n_total, k = x_hat.shape[0], rows.shape[0]
         cos = nd.clip(nd.dot(x_hat, rows, transpose_b=True) * w_inv.reshape(1, -1), -1.0, 1.0)
-        mask = nd.array(cols >= 0, ctx=ctx, dtype="float32")
-        col = nd.array(np.maximum(cols, 0), ctx=ctx, dtype="int32")
         cos_t = nd.pick(cos, col, axis=1)
         phi = target_logit(cos_t, spec)
         onehot = nd.one_hot(col, k) * mask.reshape(-1, 1)
@@ -156,7 +183,7 @@ class ParallelFC:
         gsum = self.comm.allreduce(nd.sum(exp, axis=1), op="sum", name="fc.sum")
         row_loss = mask * (nd.log(gsum) + gmax - phi * spec.s)
         row_loss = self.comm.allreduce(row_loss, op="sum", name="fc.loss")
-        loss = float(row_loss.mean().asscalar())
+        loss = row_loss.mean()
         dcos = (exp / gsum.reshape(-1, 1) - onehot) * (spec.s / n_total)
         dphi = target_logit_grad(cos_t, spec)
         dcos_t = nd.pick(dcos, col, axis=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-from recognition.errors import DataError
+from recognition.errors import ConfigError, DataError
 from recognition.fileio import atomic_write
 
 _META_FIELDS = ("num_classes", "world_size", "rank", "class_start", "num_local",
@@ -22,10 +22,10 @@ _META_FIELDS = ("num_classes", "world_size", "rank", "class_start", "num_local",
 def shard_range(num_classes, world_size, rank):
     """``(class_start, num_local)`` of worker ``rank``; every worker must get >= 1 class."""
     if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is outside a world of {world_size}")
+        raise ConfigError(f"rank {rank} is outside a world of {world_size}")
     per = -(-num_classes // world_size)
     if (world_size - 1) * per >= num_classes:
-        raise ValueError(f"{num_classes} classes cannot be split into {world_size} non-empty "
+        raise ConfigError(f"{num_classes} classes cannot be split into {world_size} non-empty "
                          f"slices of ceil(C/W)={per}; use fewer workers")
     start = rank * per
     return start, min(per, num_classes - start)

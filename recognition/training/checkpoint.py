@@ -8,29 +8,51 @@ A checkpoint at step N in the run folder is:
 - `checkpoint.json`: the pointer to the last complete checkpoint, replaced by rank 0 only after
   every worker has written its part. Each file is written to a temporary name and renamed, so a
   kill at any moment leaves the previous checkpoint whole and pointed to.
+
+A write that fails (disk full, permissions) on any worker fails the save on every worker: the
+parts of the new checkpoint are removed, the pointer stays on the previous one, and the error
+says what happened (`CheckpointWriteError`). The best network is written before the old best
+is removed, so a failure never leaves a run without one.
 """
+import errno
 import glob
 import json
 import os
 import re
 
+import mxnet as mx
+
+from ..errors import UserError
 from ..fileio import atomic_write, atomic_write_text
 from ..heads.shards import shard_path
 
-__all__ = ["Checkpointer", "read_pointer", "export_network"]
+__all__ = ["Checkpointer", "CheckpointWriteError", "read_pointer", "export_network",
+           "remove_stale_temporaries"]
 
 POINTER = "checkpoint.json"
+_TEMPORARY = re.compile(r"\.tmp\d+")  # fileio.atomic_write and export_network temporaries
+_LOW_SPACE = 1 << 20  # bytes free below which a failed write is reported as a full disk
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written; the previous complete one is kept."""
 
 
 def export_network(net, prefix, step):
     """`net.export` to a temporary prefix, then rename both files into place."""
     folder, name = os.path.split(prefix)
     tmp_prefix = os.path.join(folder, f".{name}.tmp{os.getpid()}")
-    net.export(tmp_prefix, epoch=step)
-    for suffix in ("-symbol.json", f"-{step:04d}.params"):
-        with open(tmp_prefix + suffix, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_prefix + suffix, prefix + suffix)
+    suffixes = ("-symbol.json", f"-{step:04d}.params")
+    try:
+        net.export(tmp_prefix, epoch=step)
+        for suffix in suffixes:
+            with open(tmp_prefix + suffix, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_prefix + suffix, prefix + suffix)
+    finally:
+        for suffix in suffixes:
+            if os.path.exists(tmp_prefix + suffix):
+                os.remove(tmp_prefix + suffix)
 
 
 def read_pointer(output):
@@ -42,6 +64,37 @@ def read_pointer(output):
         return json.load(f)
 
 
+def remove_stale_temporaries(output):
+    """Delete temporaries a killed run left behind; returns their names. Call it only while
+    holding the run folder (training.runlock), when nobody else can be writing there."""
+    stale = [name for name in os.listdir(output) if _TEMPORARY.search(name)]
+    for name in stale:
+        os.remove(os.path.join(output, name))
+    return stale
+
+
+def write_failure_message(exc, folder, what):
+    """`no space left on device writing DIR` for a full disk, the OS's reason otherwise."""
+    try:
+        stats = os.statvfs(folder)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        free = None
+    if getattr(exc, "errno", None) == errno.ENOSPC or (free is not None and free < _LOW_SPACE):
+        return f"no space left on device writing {folder} ({what} not saved)"
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return f"cannot write {folder} ({what} not saved): {reason}"
+
+
+def _attempt(write, folder, what):
+    """Run `write()`; the failure message (None on success) for an I/O error."""
+    try:
+        write()
+    except (OSError, mx.base.MXNetError) as exc:
+        return write_failure_message(exc, folder, what)
+    return None
+
+
 class Checkpointer:
     """Writes and reads checkpoints of one run folder for one worker.
 
@@ -51,15 +104,16 @@ class Checkpointer:
         Run folder.
     rank, world_size : int
         This worker and the number of workers.
-    barrier : callable
-        Blocks until every worker reached it (an all-reduce); `lambda: None` for one process.
+    any_flag : callable
+        `any_flag(flag)` is True on every worker when `flag` is True on any of them (an
+        all-reduce; it doubles as a barrier). `bool` for one process.
     keep : int
         Step checkpoints to keep; older ones are deleted after a new one is complete.
     """
 
-    def __init__(self, output, rank=0, world_size=1, barrier=lambda: None, keep=2):
+    def __init__(self, output, rank=0, world_size=1, any_flag=bool, keep=2):
         self.output, self.rank, self.world_size = output, rank, world_size
-        self.barrier, self.keep = barrier, keep
+        self.any_flag, self.keep = any_flag, keep
         os.makedirs(output, exist_ok=True)
 
     def shard_prefix(self, step):
@@ -72,28 +126,66 @@ class Checkpointer:
         return shard_path(self.shard_prefix(step), rank, world_size)
 
     def save(self, step, net, trainer, save_shard, state):
-        """Write checkpoint `step`: network and optimizer (rank 0), own shard (every rank)."""
-        save_shard(self.shard_path(step))
-        if self.rank == 0:
-            export_network(net, os.path.join(self.output, "model"), step)
-            atomic_write(os.path.join(self.output, f"trainer-{step}.states"),
-                         trainer.save_states)
-            atomic_write_text(os.path.join(self.output, f"state-{step}.json"),
-                              json.dumps(dict(state, step=step), indent=1, default=str))
-        self.barrier()  # every shard is on disk before the pointer moves
-        if self.rank == 0:
-            atomic_write_text(os.path.join(self.output, POINTER),
-                              json.dumps({"step": step, "world_size": self.world_size}))
-        self.barrier()
+        """Write checkpoint `step`: network and optimizer (rank 0), own shard (every rank).
+
+        `save_shard(prefix)` writes this worker's classifier shard under `shard_prefix(step)`.
+        """
+        what = f"checkpoint step {step}"
+
+        def write_parts():
+            save_shard(self.shard_prefix(step))
+            if self.rank == 0:
+                export_network(net, os.path.join(self.output, "model"), step)
+                atomic_write(os.path.join(self.output, f"trainer-{step}.states"),
+                             trainer.save_states)
+                atomic_write_text(os.path.join(self.output, f"state-{step}.json"),
+                                  json.dumps(dict(state, step=step), indent=1, default=str))
+
+        self._agree(_attempt(write_parts, self.output, what), step)
+        pointer = json.dumps({"step": step, "world_size": self.world_size})
+        failure = None
+        if self.rank == 0:  # every shard is on disk: the pointer may move
+            failure = _attempt(lambda: atomic_write_text(os.path.join(self.output, POINTER),
+                                                         pointer), self.output, what)
+        self._agree(failure, step)
         self._prune(step)
 
+    def _agree(self, failure, step):
+        """Every worker raises when any failed, after removing its parts of `step`."""
+        if not self.any_flag(failure is not None):
+            return
+        self._remove_step(step)
+        raise CheckpointWriteError(
+            (failure or f"another worker could not write its part of checkpoint step {step}")
+            + f"; the last complete checkpoint ({self._pointed_step()}) is kept")
+
+    def _pointed_step(self):
+        pointer = read_pointer(self.output)
+        return "none yet" if pointer is None else f"step {pointer['step']}"
+
+    def _remove_step(self, step):
+        """Remove this worker's files of an incomplete checkpoint `step` (never the pointed)."""
+        pointer = read_pointer(self.output)
+        if pointer is not None and pointer["step"] == step:
+            return
+        self._remove(self.shard_path(step))
+        if self.rank == 0:
+            for name in (f"model-{step:04d}.params", f"trainer-{step}.states",
+                         f"state-{step}.json"):
+                self._remove(os.path.join(self.output, name))
+
     def save_best(self, net, step):
-        """Export the network as `best-symbol.json` + `best-%04d.params` (rank 0)."""
+        """Export the network as `best-symbol.json` + `best-%04d.params` (rank 0), then drop
+        the previous best; raises CheckpointWriteError (old best kept) when it cannot."""
         if self.rank != 0:
             return
+        failure = _attempt(lambda: export_network(net, os.path.join(self.output, "best"), step),
+                           self.output, f"best network of step {step}")
+        if failure:
+            raise CheckpointWriteError(failure + "; the previous best network is kept")
         for old in glob.glob(os.path.join(self.output, "best-*.params")):
-            os.remove(old)
-        export_network(net, os.path.join(self.output, "best"), step)
+            if not old.endswith(f"best-{step:04d}.params"):
+                os.remove(old)
 
     def _steps_on_disk(self, pattern):
         """Steps of the files matching `pattern` (a regex with one group for the step)."""
@@ -124,7 +216,7 @@ class Checkpointer:
             os.remove(path)
 
     def latest(self):
-        """`(step, state dict)` of the last complete checkpoint, or None."""
+        """`(step, state dict, world size)` of the last complete checkpoint, or None."""
         pointer = read_pointer(self.output)
         if pointer is None:
             return None

@@ -11,7 +11,7 @@ from mxnet import nd
 
 from ..heads.comm import HorovodComm, LocalComm
 
-__all__ = ["Workers", "init_workers", "launched_by_horovod"]
+__all__ = ["Workers", "init_workers", "launched_by_horovod", "StopVote"]
 
 Workers = namedtuple("Workers", "comm rank size local_rank ctx barrier any_flag")
 
@@ -49,3 +49,22 @@ def init_workers():
         any_flag(False)
 
     return Workers(comm, comm.rank, comm.size, local_rank, ctx, barrier, any_flag)
+
+
+class StopVote:
+    """`vote(stop)` once per step: True on every worker, at the same step, once any worker's
+    `stop` was true. The all-reduce of step t is read at step t+1, by when it has long
+    finished, so no step waits on the host for the others (a stop comes one step later;
+    without Horovod at once)."""
+
+    def __init__(self, comm):
+        self.comm, self.pending, self.count = comm, None, 0
+
+    def __call__(self, stop):
+        if self.comm.size == 1:  # a world of one needs no agreement: stop at once
+            return bool(stop)
+        # two names in turn: the vote of step t-1 is still in flight when step t's is sent
+        name = f"stop.{self.count % 2}"
+        vote = self.comm.allreduce(nd.array([float(bool(stop))]), op="max", name=name)
+        previous, self.pending, self.count = self.pending, vote, self.count + 1
+        return previous is not None and bool(previous.asnumpy()[0] > 0)

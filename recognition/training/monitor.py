@@ -10,7 +10,8 @@ import signal
 import sys
 import time
 
-__all__ = ["Logger", "SpeedMeter", "StopRequest", "format_eta", "NonFiniteLoss", "check_finite"]
+__all__ = ["Logger", "SpeedMeter", "StopRequest", "format_eta", "NonFiniteLoss", "check_finite",
+           "non_finite_error", "LossWindow"]
 
 
 def format_eta(seconds):
@@ -112,12 +113,46 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or inf; training stops after keeping the last good checkpoint."""
 
 
-def check_finite(loss, step, last_checkpoint):
-    if math.isfinite(loss):
-        return
+def non_finite_error(what, value, step, last_checkpoint):
+    """The NonFiniteLoss for `what` (the loss, the weights) being `value` at `step`."""
     kept = (f"the last good checkpoint (step {last_checkpoint}) is kept"
             if last_checkpoint is not None else "no checkpoint had been written yet")
-    raise NonFiniteLoss(
-        f"loss is {loss} at step {step}; {kept}. Try a lower lr, a warm-up (warmup_steps), "
-        f"or seed 000's recipe: pre-train with plain softmax (loss='softmax') and fine-tune "
-        f"with ArcFace from that checkpoint (pretrained='prefix,epoch').")
+    return NonFiniteLoss(
+        f"{what} became {value} at step {step}; {kept}. Try a lower lr, a warm-up "
+        f"(warmup_steps), or seed 000's recipe: pre-train with plain softmax (loss='softmax') "
+        f"and fine-tune with ArcFace from that checkpoint (pretrained='prefix,epoch').")
+
+
+def check_finite(loss, step, last_checkpoint):
+    if not math.isfinite(loss):
+        raise non_finite_error("the loss", loss, step, last_checkpoint)
+
+
+class LossWindow:
+    """The losses since the last log line, read from the device only when needed.
+
+    A step's loss may be a 1-element NDArray still being computed: reading it every step
+    would make the loop wait for each step to finish before queueing the next. They are read
+    together when the loop logs, saves or verifies; the first non-finite one raises
+    NonFiniteLoss naming its step.
+    """
+
+    def __init__(self):
+        self._pending, self._values = [], []
+
+    def add(self, step, loss):
+        self._pending.append((step, loss))
+
+    def check(self, last_checkpoint):
+        """Read the pending losses; NonFiniteLoss at the first non-finite one."""
+        for step, loss in self._pending:
+            value = float(loss.asscalar()) if hasattr(loss, "asscalar") else float(loss)
+            check_finite(value, step, last_checkpoint)
+            self._values.append(value)
+        self._pending = []
+
+    def take(self, last_checkpoint):
+        """The losses since the last call (checked), and a fresh window."""
+        self.check(last_checkpoint)
+        values, self._values = self._values, []
+        return values

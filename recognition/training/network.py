@@ -7,7 +7,8 @@ import mxnet as mx
 from mxnet import gluon
 
 from ..backbones import get_model, is_attribute_model
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..model_spec import parse_prefix_epoch
 
 __all__ = ["build_network", "load_exported_params", "make_trainer", "materialize"]
 
@@ -27,7 +28,11 @@ def build_network(cfg, ctx):
     if not is_attribute_model(cfg.network):
         kwargs.setdefault("embedding_size", cfg.embedding_size)
     with mx.name.NameManager():
-        net = get_model(cfg.network, **kwargs)
+        try:
+            net = get_model(cfg.network, **kwargs)
+        except TypeError as exc:  # an argument the backbone does not take
+            raise ConfigError(f"network {cfg.network!r} with network_kwargs {kwargs}: {exc}") \
+                from None
     # He initialisation (fan-in): keeps activations and logits O(1) for any head size
     net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
     net.hybridize(static_alloc=True)
@@ -38,14 +43,11 @@ def build_network(cfg, ctx):
 def _imported_network(cfg, ctx):
     from ..eval.embed import load_model
 
-    prefix, _, epoch = cfg.network_checkpoint.rpartition(",")
-    if not prefix or not epoch.isdigit():
-        raise ValueError(f"network_checkpoint must be 'prefix,epoch', got "
-                         f"{cfg.network_checkpoint!r}")
-    model = load_model(prefix, int(epoch), ctx)
+    prefix, epoch = parse_prefix_epoch(cfg.network_checkpoint, "network_checkpoint")
+    model = load_model(prefix, epoch, ctx)
     _, shapes, _ = model.symbol.infer_shape(**{model.input_name: (1, 3) + tuple(cfg.image_size)})
     if shapes[0][1] != cfg.embedding_size:
-        raise ValueError(f"{cfg.network_checkpoint}: its embedding layer {model.layer} gives "
+        raise ConfigError(f"{cfg.network_checkpoint}: its embedding layer {model.layer} gives "
                          f"{shapes[0][1]}-d embeddings; set embedding_size={shapes[0][1]}")
     model.net.hybridize(static_alloc=True)
     return model.net
@@ -62,11 +64,11 @@ def _check_output(net, cfg):
     if is_attribute_model(cfg.network):
         return
     if isinstance(outputs, (list, tuple)) or len(outputs.list_outputs()) > 1:
-        raise ValueError(f"network {cfg.network!r} has several outputs; it cannot be trained "
+        raise ConfigError(f"network {cfg.network!r} has several outputs; it cannot be trained "
                          f"as a face-embedding network")
     _, shapes, _ = outputs.infer_shape(data=(1, 3) + tuple(cfg.image_size))
     if shapes[0][1] != cfg.embedding_size:
-        raise ValueError(f"network {cfg.network!r} gives {shapes[0][1]}-d embeddings but "
+        raise ConfigError(f"network {cfg.network!r} gives {shapes[0][1]}-d embeddings but "
                          f"embedding_size is {cfg.embedding_size}")
 
 
@@ -104,7 +106,10 @@ def materialize(net, image_size, ctx, dtype="float32"):
 
 
 def _shape_fits(saved, wanted):
-    """Shapes agree where the network's is known (0 = not yet inferred, deferred init)."""
+    """Shapes agree where the network's is known (0 or None = not yet inferred: deferred
+    init, or a SymbolBlock imported from a checkpoint)."""
+    if wanted is None:
+        return True
     return len(saved) == len(wanted) and all(w in (0, s) for s, w in zip(saved, wanted))
 
 

@@ -6,7 +6,8 @@
   one cross-entropy per output against the label columns after the identity.
 
 `step(net, images, labels, precision)` runs the forward and backward passes and returns the
-loss averaged over the global batch; every gradient left on the network is the SUM over
+loss averaged over the global batch (a float or a 1-element NDArray the engine may still be
+computing: the loop reads it when it logs); every gradient left on the network is the SUM over
 workers' share of that mean times `precision.scale` (the training loop's trainer turns the
 Horovod average back into that sum and divides the scale out).
 """
@@ -30,6 +31,7 @@ class FaceObjective:
 
     def __init__(self, cfg, workers, num_classes):
         self.workers, self.global_batch = workers, cfg.batch_size * workers.size
+        self.counts = [cfg.batch_size] * workers.size
         self.fc = ParallelFC(
             num_classes, cfg.embedding_size, margin=cfg.loss, sample_rate=cfg.sample_rate,
             comm=workers.comm, ctx=workers.ctx, seed=cfg.seed, s=cfg.margin_s,
@@ -47,7 +49,9 @@ class FaceObjective:
             center_loss = self.center(features, ids) if self.center else None
         # a plain copy: MKL-DNN may hand back its own memory layout, which Horovod cannot send
         plain = features.copyto(features.context)
-        loss, feature_grad = self.fc.forward_backward(plain, ids)
+        # every worker's batch is full (the reader rounds the last one up), so the FC need not
+        # ask the others for their row counts each step
+        loss, feature_grad = self.fc.forward_backward_async(plain, ids.asnumpy(), self.counts)
         scale = precision.scale  # float16: keeps small gradients above underflow
         if center_loss is None:
             features.backward(feature_grad * scale)
@@ -56,7 +60,8 @@ class FaceObjective:
                           [feature_grad * scale,
                            nd.ones_like(center_loss) * (scale / self.global_batch)])
         comm = self.workers.comm
-        loss += comm.allreduce(center_loss.sum(), name="center_loss").asscalar() / self.global_batch
+        total = comm.allreduce(center_loss.sum(), name="center_loss")
+        loss = loss + total.as_in_context(loss.context) / self.global_batch
         # every worker moves the centres with the whole global batch, so they stay identical
         self.center.update_centers(comm.allgather(plain, name="center_feat"),
                                    comm.allgather(ids, name="center_ids"))
@@ -64,6 +69,12 @@ class FaceObjective:
 
     def update(self, lr, momentum, wd):
         self.fc.update(lr, momentum, wd)
+
+    def weights(self):
+        """What this objective learns outside the network: this worker's classifier shard
+        (and the center-loss centres)."""
+        extra = [p.data() for p in self.center.collect_params().values()] if self.center else []
+        return [self.fc.weight] + extra
 
     def report(self):
         """Extra figures for the log line (none: the loss says it all)."""
@@ -117,6 +128,10 @@ class AttributeObjective:
 
     def update(self, lr, momentum, wd):
         """Nothing outside the network is learned."""
+
+    def weights(self):
+        """Nothing outside the network is learned."""
+        return []
 
     def save(self, prefix):
         """No classifier shard: the heads are part of the network."""

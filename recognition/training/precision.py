@@ -16,6 +16,8 @@ import contextlib
 import mxnet as mx
 from mxnet import nd
 
+from ..errors import ConfigError
+
 __all__ = ["Precision", "DTYPES"]
 
 DTYPES = ("float32", "float16")
@@ -36,9 +38,9 @@ class Precision:
 
     def __init__(self, dtype="float32", loss_scale=0.0, allreduce=None, scale_window=2000):
         if dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if loss_scale < 0:
-            raise ValueError(f"loss_scale must be >= 0 (0: dynamic), got {loss_scale}")
+            raise ConfigError(f"loss_scale must be >= 0 (0: dynamic), got {loss_scale}")
         self.dtype, self.half = dtype, dtype == "float16"
         self.dynamic = self.half and loss_scale == 0
         if not self.half:
@@ -54,7 +56,7 @@ class Precision:
     def check_context(dtype, ctx):
         """float16 training needs a GPU: MXNet 1.9 has no float16 matrix multiply on the CPU."""
         if dtype == "float16" and ctx.device_type != "gpu":
-            raise ValueError("dtype='float16' needs a GPU (MXNet has no float16 GEMM on the "
+            raise ConfigError("dtype='float16' needs a GPU (MXNet has no float16 GEMM on the "
                              "CPU); train in float32 on the CPU")
 
     def optimizer_options(self):

@@ -1,0 +1,233 @@
+"""A run folder cannot be corrupted: no NaN checkpoint named good, a full disk keeps the last
+good checkpoint and best network, two runs cannot share a folder, step 0 writes nothing."""
+import errno
+import json
+import os
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from recognition.config import load_config
+from recognition.train import Run, main
+from recognition.training import checkpoint as checkpoint_module
+from recognition.training.checkpoint import CheckpointWriteError, Checkpointer
+from recognition.training.distributed import init_workers
+from recognition.training.monitor import NonFiniteLoss
+from recognition.training.runlock import RunFolderBusy, RunLock
+from tiny_faces import tiny_faces, write_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = dict(network="r_tiny", embedding_size=16, batch_size=8, loss="cosface", margin_s=16.0,
+            margin_m3=0.1, lr=0.05, warmup_steps=0, reference_batch_size=0, log_every=1,
+            verify_every=0, augment={}, preprocess_threads=1, lr_steps=[])
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    return write_config(tiny_faces(str(tmp_path_factory.mktemp("safety")), seed=3), TINY)
+
+
+def make_run(config, **overrides):
+    return Run(load_config(config, overrides), init_workers())
+
+
+def assert_checkpoint_is_finite(folder, step):
+    _, args, auxs = mx.model.load_checkpoint(os.path.join(folder, "model"), step)
+    for name, value in {**args, **auxs}.items():
+        assert np.all(np.isfinite(value.asnumpy())), name
+
+
+@pytest.mark.parametrize("where", ["classifier", "backbone"])
+def test_a_step_that_breaks_the_weights_is_never_saved(tiny_config, tmp_path, where):
+    """save_every 1: the update of step 3 makes the weights NaN while its loss (computed
+    before the update) is finite; checkpoint 3 must not be written nor named good."""
+    run = make_run(tiny_config, output=str(tmp_path), max_steps=6, save_every=1)
+    update, trainer_step = run.objective.update, run.trainer.step
+
+    def poisoned_update(*args):
+        update(*args)
+        if run.step == 2 and where == "classifier":  # run.step counts from 0 inside the step
+            run.objective.fc.weight[0] = float("nan")
+
+    def poisoned_trainer_step(*args):
+        trainer_step(*args)
+        if run.step == 2 and where == "backbone":
+            param = next(iter(run.net.collect_params().values()))
+            param.set_data(param.data() * float("inf"))
+
+    run.objective.update, run.trainer.step = poisoned_update, poisoned_trainer_step
+    with pytest.raises(NonFiniteLoss, match=r"weights became NaN or inf at step 3; "
+                                            r"the last good checkpoint \(step 2\) is kept"):
+        run.train(stop=False)
+    assert json.load(open(tmp_path / "checkpoint.json"))["step"] == 2
+    assert not os.path.exists(tmp_path / "model-0003.params")
+    assert_checkpoint_is_finite(str(tmp_path), 2)
+
+
+def test_max_steps_zero_is_refused_and_stop_before_step_one_saves_nothing(tiny_config,
+                                                                          tmp_path, capsys):
+    assert main([tiny_config, "--max_steps", "0", "--output", str(tmp_path)]) == 2
+    assert "'max_steps' must be an integer >= 1" in capsys.readouterr().err
+    run = make_run(tiny_config, output=str(tmp_path), max_steps=5)
+    run.train(stop=True)  # SIGTERM before the first step
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(("model-", "checkpoint"))]
+
+
+class FakeTrainer:
+    def save_states(self, path):
+        open(path, "wb").write(b"states")
+
+
+def small_net():
+    net = mx.gluon.nn.HybridSequential()
+    net.add(mx.gluon.nn.Dense(3))
+    net.initialize()
+    net.hybridize()
+    net(mx.nd.ones((1, 2)))
+    return net
+
+
+def write_shard(prefix):
+    open(f"{prefix}-rank0of1.params", "wb").write(b"shard")
+
+
+def test_a_failed_write_keeps_the_previous_checkpoint_and_says_why(tmp_path, monkeypatch):
+    ckpt, net = Checkpointer(str(tmp_path)), small_net()
+    ckpt.save(10, net, FakeTrainer(), write_shard, {})
+
+    def no_space(path):
+        open(path, "wb").write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FakeTrainer, "save_states", lambda self, path: no_space(path))
+    with pytest.raises(CheckpointWriteError, match=rf"no space left on device writing "
+                                                   rf"{tmp_path} \(checkpoint step 20 not saved\)"
+                                                   rf".*last complete checkpoint \(step 10\)"):
+        ckpt.save(20, net, FakeTrainer(), write_shard, {})
+    names = os.listdir(tmp_path)
+    assert not [n for n in names if ".tmp" in n or "20" in n], names
+    assert ckpt.latest()[0] == 10
+
+
+def test_best_network_survives_a_failed_replacement(tmp_path, monkeypatch):
+    ckpt, net = Checkpointer(str(tmp_path)), small_net()
+    ckpt.save_best(net, 10)
+
+    def fail_export(self, path, epoch=0, **kw):
+        open(f"{path}-{epoch:04d}.params", "wb").write(b"half")
+        raise mx.base.MXNetError("FileStream.Write incomplete")
+
+    monkeypatch.setattr(type(net), "export", fail_export)
+    with pytest.raises(CheckpointWriteError, match="previous best network is kept"):
+        ckpt.save_best(net, 20)
+    assert sorted(n for n in os.listdir(tmp_path) if n.startswith("best")) == [
+        "best-0010.params", "best-symbol.json"]
+    mx.model.load_checkpoint(str(tmp_path / "best"), 10)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs (real ENOSPC from the kernel); skipped where mounting is not allowed."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)
+
+
+def fill(folder):
+    with open(os.path.join(folder, "filler"), "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+
+
+def test_disk_full_during_training_is_a_clear_error(tiny_config, small_disk, capsys,
+                                                    monkeypatch):
+    """A real full disk: training stops with `error: no space left on device writing DIR`,
+    exit status 2, the pointer on the last complete checkpoint, no temporaries left."""
+    saves = []
+    real_save = Run.save
+
+    def save_then_fill(run):
+        real_save(run)
+        saves.append(run.step)
+        fill(run.cfg.output)
+
+    monkeypatch.setattr(Run, "save", save_then_fill)
+    output = str(small_disk / "run")
+    assert main([tiny_config, "--max_steps", "6", "--save_every", "2",
+                 "--output", output]) == 2
+    err = capsys.readouterr().err
+    assert f"error: no space left on device writing {output} (checkpoint step 4 not saved)" \
+        in err and "last complete checkpoint (step 2) is kept" in err
+    assert saves == [2]
+    assert json.load(open(os.path.join(output, "checkpoint.json")))["step"] == 2
+    assert not [n for n in os.listdir(output) if ".tmp" in n or "-0004" in n]
+    assert_checkpoint_is_finite(output, 2)
+
+
+def test_a_second_run_in_the_same_folder_is_refused(tiny_config, tmp_path, capsys):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from recognition.training.runlock import "
+         "RunLock; RunLock(sys.argv[1]).acquire(); print('locked', flush=True); "
+         "time.sleep(60)", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main([tiny_config, "--max_steps", "2", "--output", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"error: {tmp_path} is in use by another training run (PID {holder.pid}" in err
+        assert not os.path.exists(tmp_path / "train.log")
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without unlocking: its lock is taken over, with a message
+    assert main([tiny_config, "--max_steps", "2", "--output", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"taking over the lock of a run that is no longer running (PID {holder.pid}" in out
+    assert json.load(open(tmp_path / "checkpoint.json"))["step"] == 2
+
+
+def test_lock_is_exclusive_within_one_process_too(tmp_path):
+    with RunLock(str(tmp_path), log=None):
+        with pytest.raises(RunFolderBusy, match=f"PID {os.getpid()}"):
+            RunLock(str(tmp_path)).acquire()
+    RunLock(str(tmp_path)).acquire().release()
+
+
+def test_stale_temporaries_are_removed_at_start(tiny_config, tmp_path, capsys):
+    for name in ("model-0004.params.tmp123", ".model.tmp99-symbol.json", "state-4.json.tmp7"):
+        (tmp_path / name).write_bytes(b"junk")
+    assert main([tiny_config, "--max_steps", "1", "--output", str(tmp_path)]) == 0
+    assert "removed 3 temporary file(s)" in capsys.readouterr().out
+    assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]
+
+
+def test_write_failure_message_for_other_errors(tmp_path):
+    message = checkpoint_module.write_failure_message(
+        PermissionError(errno.EACCES, "Permission denied"), str(tmp_path), "checkpoint step 3")
+    assert message == (f"cannot write {tmp_path} (checkpoint step 3 not saved): "
+                       f"[Errno 13] Permission denied")
+
+
+def test_a_fresh_run_never_replaces_an_existing_one(tiny_config, tmp_path, capsys):
+    """Without --resume, a folder that holds a run is refused (a fresh run would prune its
+    checkpoints, and a later resume could mix the two runs' classifier shards)."""
+    assert main([tiny_config, "--max_steps", "2", "--save_every", "2",
+                 "--output", str(tmp_path)]) == 0
+    before = sorted(os.listdir(tmp_path))
+    assert main([tiny_config, "--max_steps", "2", "--output", str(tmp_path)]) == 2
+    assert (f"error: {tmp_path} already holds a run (checkpoint step 2); continue it with "
+            f"--resume true") in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == before
+    assert main([tiny_config, "--max_steps", "3", "--output", str(tmp_path),
+                 "--resume", "true"]) == 0
