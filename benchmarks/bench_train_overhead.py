@@ -74,7 +74,7 @@ class BareLoop:
                                    part_index=workers.rank, num_parts=workers.size,
                                    preprocess_threads=cfg.preprocess_threads, seed=99,
                                    **cfg.augment)
-        with mx.name.NameManager():
+        with mx.name.Prefix("bare_"):  # Horovod names collectives after the parameters
             self.model = CosFaceModel(get_model(cfg.network, embedding_size=cfg.embedding_size),
                                        num_classes, cfg.embedding_size, cfg.margin_s,
                                        cfg.margin_m3)
@@ -89,7 +89,8 @@ class BareLoop:
             self.model(x, mx.nd.zeros((cfg.batch_size,), ctx=workers.ctx))  # shapes first
             params = self.model.collect_params()
             hvd.broadcast_parameters(params, root_rank=0)
-            self.trainer = hvd.DistributedTrainer(params, "sgd", options)
+            nd.waitall()
+            self.trainer = hvd.DistributedTrainer(params, "sgd", options, prefix="bare.")
         else:
             self.trainer = gluon.Trainer(self.model.collect_params(), "sgd", options,
                                          kvstore=None)

@@ -207,8 +207,8 @@ def test_two_horovod_workers_match_single_process(run_horovod, tmp_path):
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(2)]
     assert [int(r["arcface_class_start"]) for r in ranks] == [0, 6]
     weight, feats, labels = make_data(11, 5)
-    for margin in MARGINS + ("sample1",):
-        spec = PRESETS["arcface" if margin == "sample1" else margin]
+    for margin in MARGINS + ("sample1", "fixed"):
+        spec = PRESETS["arcface" if margin in ("sample1", "fixed") else margin]
         loss, ref_x, ref_w = reference(weight, feats, labels, **spec)
         for r in ranks:
             assert float(r[f"{margin}_loss"]) == pytest.approx(loss, rel=1e-5), margin

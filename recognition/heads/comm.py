@@ -31,7 +31,16 @@ class LocalComm:
 
 
 class HorovodComm:
-    """Collectives over the Horovod world; ``hvd.init()`` must have been called."""
+    """Collectives over the Horovod world; ``hvd.init()`` must have been called.
+
+    Horovod refuses a collective whose name is still in flight, and a training step that
+    does not wait on the host can ask for step t+1's ``fc.loss`` before step t's is done.
+    Each call of a name therefore gets a suffix cycling through ``IN_FLIGHT`` values; every
+    worker calls the same collectives in the same order, so the names agree across workers,
+    and Horovod's response cache still sees a few fixed names.
+    """
+
+    IN_FLIGHT = 4
 
     def __init__(self):
         import horovod.mxnet as hvd
@@ -41,14 +50,22 @@ class HorovodComm:
         self._hvd = hvd
         self.rank = hvd.rank()
         self.size = hvd.size()
+        self._calls = {}
+
+    def _name(self, name):
+        if name is None:
+            return None
+        count = self._calls.get(name, 0)
+        self._calls[name] = count + 1
+        return f"{name}.{count % self.IN_FLIGHT}"
 
     def allgather(self, tensor, name=None):
-        return self._hvd.allgather(tensor, name=name)
+        return self._hvd.allgather(tensor, name=self._name(name))
 
     def allreduce(self, tensor, op="sum", name=None):
         _check_op(op)
         hvd_op = self._hvd.Sum if op == "sum" else self._hvd.Max
-        return self._hvd.allreduce(tensor, op=hvd_op, name=name)
+        return self._hvd.allreduce(tensor, op=hvd_op, name=self._name(name))
 
 
 def default_comm():

@@ -34,9 +34,15 @@ def local_rows(rank):
     return slice(start, start + BATCH[rank])
 
 
-def run_step(fc, feats, labels, rank, out, key):
+def run_step(fc, feats, labels, rank, out, key, counts=None):
+    """One step; with `counts` the training loop's path (rows per worker known: no host wait,
+    features and labels gathered by an all-reduce)."""
     rows = local_rows(rank)
-    loss, feat_grad = fc.forward_backward(nd.array(feats[rows]), nd.array(labels[rows]))
+    if counts is None:
+        loss, feat_grad = fc.forward_backward(nd.array(feats[rows]), nd.array(labels[rows]))
+    else:
+        loss, feat_grad = fc.forward_backward_async(nd.array(feats[rows]), labels[rows], counts)
+        loss = loss.asscalar()
     out[f"{key}_loss"] = np.float64(loss)
     out[f"{key}_feat_grad"] = feat_grad.asnumpy()
     out[f"{key}_weight_grad"] = fc.weight_grad.asnumpy()
@@ -54,6 +60,9 @@ def main(outdir):
         fc = ParallelFC(11, DIM, margin=margin, comm=comm)
         fc.set_full_weight(weight)
         run_step(fc, feats, labels, rank, out, margin)
+    fc = ParallelFC(11, DIM, margin="arcface", comm=comm)
+    fc.set_full_weight(weight)
+    run_step(fc, feats, labels, rank, out, "fixed", counts=list(BATCH))
     fc = ParallelFC(11, DIM, margin="arcface", comm=comm, sample_rate=1.0, seed=1)
     fc.set_full_weight(weight)
     run_step(fc, feats, labels, rank, out, "sample1")
