@@ -13,6 +13,12 @@ import textwrap
 if __package__ in (None, ""):  # run as a script: make the package importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+THREADS = {}
+if __name__ == "__main__":  # thread counts per worker, set before MXNet loads and reads them
+    from recognition.training.threads import configure
+
+    THREADS = configure()
+
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 from mxnet import nd  # noqa: E402
@@ -296,6 +302,13 @@ def describe_loss(cfg):
             f"m3={cfg.margin_m3:g}{center}")
 
 
+def describe_threads(cfg):
+    """The CPU threads of each worker (training.threads), for the start-of-run log."""
+    chosen = [f"{name}={value} ({how})" for name, (value, how) in sorted(THREADS.items())]
+    return "threads per worker: " + ", ".join(chosen + [
+        f"preprocess_threads={cfg.preprocess_threads} (JPEG decoding)"])
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or "-h" in argv or "--help" in argv:
@@ -328,6 +341,7 @@ def train(cfg):
                          f"{cfg.batch_size * workers.size}, {run.max_steps} steps, "
                          f"{run.schedule}")
             run.log.info(describe_loss(cfg))
+            run.log.info(describe_threads(cfg))
             run.log.info("config:\n" + format_config(cfg))
             run.restore()
             with StopRequest() as stop:

@@ -67,7 +67,8 @@ def _run(func, tasks, workers, images, desc):
     """Map `func` over `tasks` in order (in-process for one worker) with a progress bar."""
     from tqdm import tqdm
 
-    bar = tqdm(total=images, desc=desc, unit="img", disable=not sys.stderr.isatty())
+    tty = sys.stderr.isatty()  # piped (make demo | tee): an update every 15 s, not a flood
+    bar = tqdm(total=images, desc=desc, unit="img", mininterval=0.1 if tty else 15)
     out = []
     if workers <= 1:
         results, pool = map(func, tasks), None

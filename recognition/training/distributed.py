@@ -58,13 +58,11 @@ class StopVote:
     without Horovod at once)."""
 
     def __init__(self, comm):
-        self.comm, self.pending, self.count = comm, None, 0
+        self.comm, self.pending = comm, None
 
     def __call__(self, stop):
         if self.comm.size == 1:  # a world of one needs no agreement: stop at once
             return bool(stop)
-        # two names in turn: the vote of step t-1 is still in flight when step t's is sent
-        name = f"stop.{self.count % 2}"
-        vote = self.comm.allreduce(nd.array([float(bool(stop))]), op="max", name=name)
-        previous, self.pending, self.count = self.pending, vote, self.count + 1
+        vote = self.comm.allreduce(nd.array([float(bool(stop))]), op="max", name="stop")
+        previous, self.pending = self.pending, vote
         return previous is not None and bool(previous.asnumpy()[0] > 0)
