@@ -8,7 +8,9 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 HOROVOD_STAMP := $(VENV)/.horovod
 DATA ?= data/synthetic
-# Horovod 0.28.1 builds against MXNet only this way (see docs/install.md).
+# Horovod 0.28.1 builds against the installed MXNet only this way: MXNet first, pip's build
+# isolation off (it would build against a fresh MXNet-less environment), TensorFlow, PyTorch and
+# MPI off, Gloo on (the CPU transport `horovodrun --gloo` uses).
 HOROVOD_ENV := HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
 	HOROVOD_WITHOUT_MPI=1 HOROVOD_WITH_GLOO=1
 
