@@ -5,7 +5,6 @@ are all-reduced and the classifier is sharded across workers (model-parallel Arc
 without Horovod the same code runs as a world of one. See configs/base.py for every key.
 """
 import faulthandler
-import math
 import os
 import sys
 import textwrap
@@ -21,7 +20,6 @@ if __name__ == "__main__":  # thread counts per worker, set before MXNet loads a
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
-from mxnet import nd  # noqa: E402
 
 from recognition.config import describe_keys, format_config, load_config  # noqa: E402
 from recognition.data.iterator import FaceRecordIter  # noqa: E402
@@ -36,7 +34,7 @@ from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # 
 from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
                                           make_trainer, materialize)
 from recognition.training.objectives import make_objective  # noqa: E402
-from recognition.training.precision import Precision  # noqa: E402
+from recognition.training.precision import Precision, count_non_finite  # noqa: E402
 from recognition.training.runlock import hold_run_folder  # noqa: E402
 from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
 from recognition.training.verifier import AttributeVerifier, Verifier  # noqa: E402
@@ -127,11 +125,8 @@ class Run:
         must the weights (a step's loss is computed before its update, so the step that
         breaks the weights would otherwise be saved as the last good one)."""
         self.losses.check(self.last_checkpoint)
-        sums = [nd.sum(nd.abs(p.data())) for p in self.net.collect_params().values()]
-        sums += [nd.sum(nd.abs(w)).as_in_context(sums[0].context)
-                 for w in self.objective.weights()]
-        finite = math.isfinite(nd.add_n(*sums).asscalar())
-        if self.workers.any_flag(not finite):
+        weights = [p.data() for p in self.net.collect_params().values()]
+        if self.workers.any_flag(count_non_finite(weights + self.objective.weights()) > 0):
             raise non_finite_error("the weights", "NaN or inf", self.step, self.last_checkpoint)
 
     def restore(self):

@@ -18,11 +18,27 @@ from mxnet import nd
 
 from ..errors import ConfigError
 
-__all__ = ["Precision", "DTYPES"]
+__all__ = ["Precision", "DTYPES", "count_non_finite"]
 
 DTYPES = ("float32", "float16")
 INITIAL_DYNAMIC_SCALE = 2.0 ** 16
 MAX_SCALE = 2.0 ** 24
+
+
+def count_non_finite(arrays):
+    """How many of the dtype groups of `arrays` hold a NaN or inf (0.0: all finite).
+
+    `multi_all_finite` wants one dtype per call (float16 networks keep float32 BatchNorm
+    parameters); it tests the values themselves, so no sum can overflow on the way.
+    """
+    by_dtype = {}
+    for array in arrays:
+        by_dtype.setdefault(array.dtype, []).append(array)
+    bad = 0.0
+    for group in by_dtype.values():
+        finite = nd.multi_all_finite(*group, num_arrays=len(group), init_output=True)
+        bad += 1.0 - float(finite.asscalar())
+    return bad
 
 
 class Precision:
@@ -83,15 +99,8 @@ class Precision:
         """Whether every worker's backbone gradients are finite (same answer on all workers)."""
         if not self.half:
             return True
-        by_dtype = {}  # multi_all_finite wants one dtype (BatchNorm's are float32)
-        for param in net.collect_params().values():
-            if param.grad_req != "null":
-                for grad in param.list_grad():
-                    by_dtype.setdefault(grad.dtype, []).append(grad)
-        bad = 0.0
-        for grads in by_dtype.values():
-            finite = nd.multi_all_finite(*grads, num_arrays=len(grads), init_output=True)
-            bad += 1.0 - float(finite.asscalar())
+        bad = count_non_finite([grad for param in net.collect_params().values()
+                                if param.grad_req != "null" for grad in param.list_grad()])
         total = self._allreduce(nd.array([bad], ctx=mx.cpu()))
         return float(total.asscalar()) == 0
 
