@@ -3,9 +3,12 @@
 The content goes to a temporary file in the same folder (same file system), is flushed to
 disk, then renamed over the target in one step.
 """
+import errno
 import os
 
-__all__ = ["atomic_write", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_text", "write_failure_message"]
+
+_LOW_SPACE = 1 << 20  # bytes free below which a failed write is reported as a full disk
 
 
 def atomic_write(path, write, suffix=""):
@@ -32,3 +35,16 @@ def atomic_write_text(path, text):
         with open(tmp, "w") as f:
             f.write(text)
     return atomic_write(path, write)
+
+
+def write_failure_message(exc, folder, what):
+    """`no space left on device writing DIR` for a full disk, the OS's reason otherwise."""
+    try:
+        stats = os.statvfs(folder)
+        free = stats.f_bavail * stats.f_frsize
+    except OSError:
+        free = None
+    if getattr(exc, "errno", None) == errno.ENOSPC or (free is not None and free < _LOW_SPACE):
+        return f"no space left on device writing {folder} ({what} not saved)"
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    return f"cannot write {folder} ({what} not saved): {reason}"

@@ -12,7 +12,7 @@ import pytest
 
 from recognition.config import load_config
 from recognition.train import Run, main
-from recognition.training import checkpoint as checkpoint_module
+from recognition.fileio import write_failure_message
 from recognition.training.checkpoint import CheckpointWriteError, Checkpointer
 from recognition.training.distributed import init_workers
 from recognition.training.monitor import NonFiniteLoss
@@ -213,7 +213,7 @@ def test_stale_temporaries_are_removed_at_start(tiny_config, tmp_path, capsys):
 
 
 def test_write_failure_message_for_other_errors(tmp_path):
-    message = checkpoint_module.write_failure_message(
+    message = write_failure_message(
         PermissionError(errno.EACCES, "Permission denied"), str(tmp_path), "checkpoint step 3")
     assert message == (f"cannot write {tmp_path} (checkpoint step 3 not saved): "
                        f"[Errno 13] Permission denied")

@@ -18,7 +18,7 @@ import mxnet as mx
 from tqdm import tqdm
 
 from ..errors import DataError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, write_failure_message
 from .packing import append_identity_records, insightface_header
 from .recordio import INSIGHTFACE, PLAIN, RecordDataset, write_property
 
@@ -131,7 +131,7 @@ def main(argv=None):
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (OSError, mx.base.MXNetError) as exc:  # the output could not be written
-        reason = str(exc).strip().splitlines()[-1]
-        print(f"error: cannot write {args.dst}: {reason}", file=sys.stderr)
+        folder = os.path.dirname(os.path.abspath(args.dst))
+        print(f"error: {write_failure_message(exc, folder, args.dst)}", file=sys.stderr)
         return 2
     return 0

@@ -16,7 +16,7 @@ import mxnet as mx
 from ..errors import ConfigError, DataError
 from .convert import image_only_view
 from .rec_check import check_records, part_keys
-from .recordio import INSIGHTFACE, RecordDataset
+from .recordio import INSIGHTFACE, RecordDataset, describe_record
 
 __all__ = ["FaceRecordIter", "AUGMENTATIONS"]
 
@@ -145,8 +145,7 @@ class FaceRecordIter:
         if not report.damaged:
             return DataError(f"{rec}: reading failed: {failure}; no damaged record found in "
                              f"part {self.part_index} of {self.num_parts}; {hint}")
-        named = "; ".join(f"record {d.key} at byte {d.offset}: {d.reason}"
-                          for d in report.damaged[:3])
+        named = "; ".join(describe_record(d.key, d.offset, d.reason) for d in report.damaged[:3])
         return DataError(f"{rec}: reading failed on damaged data: {named} "
                          f"({len(report.damaged)} damaged in this worker's part); {hint}")
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ..errors import DataError
 from .decode_check import FRAMING, NOT_IMAGE, check_payloads
-from .recordio import RecordDataset, read_property
+from .recordio import RecordDataset, describe_record, read_property
 
 __all__ = ["check_records", "CheckReport", "Damage", "main", "part_keys"]
 
@@ -146,7 +146,7 @@ def main(argv=None):
                                image_size=_parse_size(args.image_size),
                                progress=not args.quiet, decode=not args.framing_only)
         for d in report.damaged:
-            print(f"record {d.key} at byte {d.offset}: {d.reason}")
+            print(describe_record(d.key, d.offset, d.reason))
         if args.damaged_keys:
             with open(args.damaged_keys, "w") as f:
                 f.writelines(f"{d.key}\n" for d in report.damaged)

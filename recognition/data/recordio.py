@@ -22,7 +22,7 @@ from .check_stamp import is_checked, mark_checked
 from .framing import payload_problems, read_record, scan_records
 
 __all__ = ["RecordDataset", "open_dataset", "read_property", "write_property",
-           "read_index", "record_paths", "damage_message"]
+           "read_index", "record_paths", "damage_message", "describe_record"]
 
 PLAIN, INSIGHTFACE = "plain", "insightface"
 
@@ -195,10 +195,14 @@ def _classes_in_lst(lst_path):
     return top + 1
 
 
+def describe_record(key, offset, reason):
+    """How every message names a damaged record."""
+    return f"record {key} at byte {offset}: {reason}"
+
+
 def damage_message(rec_path, problems, shown=3):
     """One error message for damaged records `[(key, offset, reason)]` (file order)."""
-    lines = "; ".join(f"record {key} at byte {offset}: {reason}"
-                      for key, offset, reason in problems[:shown])
+    lines = "; ".join(describe_record(*problem) for problem in problems[:shown])
     if len(problems) == 1:
         return f"{rec_path}: {lines}"
     more = f", the first {shown}" if len(problems) > shown else ""

@@ -14,7 +14,6 @@ parts of the new checkpoint are removed, the pointer stays on the previous one, 
 says what happened (`CheckpointWriteError`). The best network is written before the old best
 is removed, so a failure never leaves a run without one.
 """
-import errno
 import glob
 import json
 import os
@@ -23,7 +22,7 @@ import re
 import mxnet as mx
 
 from ..errors import UserError
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write, atomic_write_text, write_failure_message
 from ..heads.shards import shard_path
 
 __all__ = ["Checkpointer", "CheckpointWriteError", "read_pointer", "export_network",
@@ -31,7 +30,6 @@ __all__ = ["Checkpointer", "CheckpointWriteError", "read_pointer", "export_netwo
 
 POINTER = "checkpoint.json"
 _TEMPORARY = re.compile(r"\.tmp\d+")  # fileio.atomic_write and export_network temporaries
-_LOW_SPACE = 1 << 20  # bytes free below which a failed write is reported as a full disk
 
 
 class CheckpointWriteError(UserError):
@@ -71,19 +69,6 @@ def remove_stale_temporaries(output):
     for name in stale:
         os.remove(os.path.join(output, name))
     return stale
-
-
-def write_failure_message(exc, folder, what):
-    """`no space left on device writing DIR` for a full disk, the OS's reason otherwise."""
-    try:
-        stats = os.statvfs(folder)
-        free = stats.f_bavail * stats.f_frsize
-    except OSError:
-        free = None
-    if getattr(exc, "errno", None) == errno.ENOSPC or (free is not None and free < _LOW_SPACE):
-        return f"no space left on device writing {folder} ({what} not saved)"
-    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-    return f"cannot write {folder} ({what} not saved): {reason}"
 
 
 def _attempt(write, folder, what):

@@ -15,6 +15,7 @@ import socket
 import time
 
 from ..errors import UserError
+from .checkpoint import remove_stale_temporaries
 
 __all__ = ["RunLock", "RunFolderBusy", "LOCK_NAME", "hold_run_folder"]
 
@@ -97,8 +98,6 @@ def _describe(info):
 def hold_run_folder(folder, rank, any_flag, log=print):
     """Worker 0 locks `folder` and clears the temporaries a killed run left there; every
     worker raises RunFolderBusy when the folder is taken (none is left waiting)."""
-    from .checkpoint import remove_stale_temporaries
-
     lock, failure = None, None
     if rank == 0:
         try:
