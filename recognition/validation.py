@@ -7,8 +7,6 @@ from .model_spec import parse_prefix_epoch
 
 __all__ = ["check_values"]
 
-DTYPES = ("float32", "float16")
-
 
 def _require(ok, key, value, rule):
     if not ok:
@@ -41,6 +39,8 @@ def _check_optimisation(config):
     steps = config["lr_steps"]
     _require(all(isinstance(s, int) and s > 0 for s in steps) and steps == sorted(steps),
              "lr_steps", steps, "increasing positive integers")
+    from .training.precision import DTYPES
+
     _require(config["dtype"] in DTYPES, "dtype", config["dtype"], f"one of {DTYPES}")
     _require(_finite(config["loss_scale"]) and config["loss_scale"] >= 0, "loss_scale",
              config["loss_scale"], ">= 0 (0: dynamic)")
@@ -68,7 +68,7 @@ def _check_loss(config):
     _require(_finite(config["center_loss_weight"]) and config["center_loss_weight"] >= 0,
              "center_loss_weight", config["center_loss_weight"], ">= 0")
     alpha = config["center_loss_alpha"]
-    _require(_finite(alpha) and 0 <= alpha <= 1, "center_loss_alpha", alpha, "in [0, 1]")
+    _require(_finite(alpha) and 0 <= alpha < 1, "center_loss_alpha", alpha, "in [0, 1)")
     weights = config["attribute_weights"]
     _require(weights and all(_finite(w) and w >= 0 for w in weights), "attribute_weights",
              weights, "a non-empty list of numbers >= 0")
