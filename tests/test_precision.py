@@ -10,7 +10,7 @@ import pytest
 from mxnet import autograd, gluon
 
 from recognition.training.checkpoint import export_network
-from recognition.training.precision import Precision
+from recognition.training.precision import Precision, count_non_finite
 
 
 class Scale(gluon.HybridBlock):
@@ -136,3 +136,13 @@ def test_float16_needs_a_gpu_and_known_dtypes():
         Precision("bfloat16")
     with pytest.raises(ValueError, match="loss_scale must be >= 0"):
         Precision("float16", loss_scale=-1)
+
+
+def test_finiteness_of_many_arrays_of_two_dtypes():
+    """IResNet-100 has ~450 parameter arrays; MXNet's multi_all_finite aborts the process when
+    given more than about 200 at once, so they are tested in groups."""
+    arrays = [mx.nd.ones((3,)) for _ in range(450)] + [mx.nd.ones((2,), dtype="float16")]
+    assert count_non_finite(arrays) == 0
+    arrays[-2][1] = float("nan")  # in the last float32 group
+    arrays[-1][0] = float("inf")  # and the float16 one
+    assert count_non_finite(arrays) == 2
