@@ -19,8 +19,8 @@ import numpy as np
 import psutil
 from mxnet import nd
 
-from recognition.heads.comm import LocalComm
 from recognition.heads.parallel_fc import ParallelFC
+from recognition.training.comm import HorovodComm, LocalComm
 
 
 def _parser():
@@ -43,8 +43,6 @@ def _comm():
     if "HOROVOD_RANK" not in os.environ:
         return LocalComm()
     import horovod.mxnet as hvd
-
-    from recognition.heads.comm import HorovodComm
 
     hvd.init()
     return HorovodComm()

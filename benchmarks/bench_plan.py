@@ -61,7 +61,7 @@ def _reset_peak():
 
 
 def _comm():
-    from recognition.heads.comm import HorovodComm, LocalComm
+    from recognition.training.comm import HorovodComm, LocalComm
 
     if "HOROVOD_RANK" not in os.environ:
         return LocalComm()

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from .cli import entry_point
 from .errors import DataError
 from .fileio import atomic_write
 from .model_spec import parse_prefix_epoch
@@ -140,21 +141,18 @@ def build_parser():
     return p
 
 
+@entry_point(ValueError, OSError)
 def main(argv=None):
     """Console entry point; bad input prints `error: ...` and exits with status 2."""
     from .eval.embed import load_model
 
     args = build_parser().parse_args(argv)
-    try:
-        prefix, epoch = parse_prefix_epoch(args.model, "model")
-        shape = tuple(int(v) for v in args.input_shape.split(","))
-        model = load_model(prefix, epoch, layer=args.layer)
-        export(model, args.output, shape)
-        batch = np.random.default_rng(0).uniform(0, 255, (args.check_batch,) + shape)
-        diff, scale = compare(model, args.output, batch.astype(np.float32))
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    prefix, epoch = parse_prefix_epoch(args.model, "model")
+    shape = tuple(int(v) for v in args.input_shape.split(","))
+    model = load_model(prefix, epoch, layer=args.layer)
+    export(model, args.output, shape)
+    batch = np.random.default_rng(0).uniform(0, 255, (args.check_batch,) + shape)
+    diff, scale = compare(model, args.output, batch.astype(np.float32))
     tolerance = args.atol + args.rtol * scale
     print(f"wrote {args.output}; onnxruntime vs MXNet on {args.check_batch} images: "
           f"max abs diff {diff:.3g} (max |output| {scale:.3g}, tolerance {tolerance:.3g})")

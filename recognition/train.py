@@ -21,6 +21,7 @@ if __name__ == "__main__":  # thread counts per worker, set before MXNet loads a
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
+from recognition.cli import entry_point  # noqa: E402
 from recognition.config import describe_keys, format_config, load_config  # noqa: E402
 from recognition.data.iterator import FaceRecordIter  # noqa: E402
 from recognition.errors import DataError, UserError  # noqa: E402
@@ -304,6 +305,7 @@ def describe_threads(cfg):
         f"preprocess_threads={cfg.preprocess_threads} (JPEG decoding)"])
 
 
+@entry_point(exit_codes={NonFiniteLoss: 3})
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if not argv or "-h" in argv or "--help" in argv:
@@ -311,18 +313,11 @@ def main(argv=None):
         return 0 if argv else 2
     print_only = "--print-config" in argv
     argv = [a for a in argv if a != "--print-config"]
-    try:
-        cfg = load_config(argv[0], argv[1:])
-        if print_only:
-            print(f"# {describe_loss(cfg)}\n{format_config(cfg)}")
-            return 0
-        return train(cfg)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NonFiniteLoss as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
+    cfg = load_config(argv[0], argv[1:])
+    if print_only:
+        print(f"# {describe_loss(cfg)}\n{format_config(cfg)}")
+        return 0
+    return train(cfg)
 
 
 def train(cfg):

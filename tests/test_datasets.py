@@ -1,4 +1,7 @@
-"""Dataset reading: both layouts through ImageRecordIter, conversion, parts, bad files."""
+"""Dataset reading: both layouts through ImageRecordIter, conversion, parts, bad files, and
+writing (`rec_writer`: the layouts record by record, atomic replacement)."""
+import os
+
 import cv2
 import mxnet as mx
 import numpy as np
@@ -7,6 +10,7 @@ import pytest
 from recognition.data.convert import convert_layout
 from recognition.data.im2rec import pack_image_folder
 from recognition.data.iterator import FaceRecordIter
+from recognition.data.rec_writer import write_rec
 from recognition.data.recordio import RecordDataset, read_property
 from recognition.errors import DataError
 
@@ -84,6 +88,9 @@ def test_convert_round_trip_is_byte_identical(packed, tmp_path):
                           log=None)
     assert open(back, "rb").read() == open(base / "ins/train.rec", "rb").read()
     assert RecordDataset(plain_rec).layout == "plain"
+    # `property` names the images' own size (32x32 here), as im2rec's does: not 112x112
+    assert open(back_dir / "property").read() == open(base / "ins/property").read()
+    assert read_property(str(back_dir)) == (4, 32, 32)
 
 
 def test_truncated_rec_is_reported(packed, tmp_path):
@@ -154,3 +161,92 @@ def test_other_sizes_are_scaled_then_centre_cropped(tmp_path):
     expected = cv2.resize(np.ascontiguousarray(full), (30, 20), interpolation=cv2.INTER_LINEAR)
     centre = expected[:, 5:25].transpose(2, 0, 1).astype(np.float32)
     assert np.abs(batch.data[0][0].asnumpy() - centre).mean() < 8  # same content, not a corner
+
+
+def _records(labels):
+    """`(IRHeader, payload)` per label; payloads are copied as given, so any bytes do."""
+    return [(mx.recordio.IRHeader(0, label, key, 0), b"payload %d" % key)
+            for key, label in enumerate(labels)]
+
+
+def _temporaries(folder):
+    return [name for name in os.listdir(folder) if ".tmp" in name or name.endswith(".partial")]
+
+
+def _stock_write(prefix, records):
+    """Write `[(key, IRHeader, payload)]` one by one with stock MXNet, as a reference."""
+    writer = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "w")
+    for key, header, payload in records:
+        writer.write_idx(key, mx.recordio.pack(header, payload))
+    writer.close()
+    return open(prefix + ".rec", "rb").read(), open(prefix + ".idx", "rb").read()
+
+
+def _read_stock(prefix):
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    out = {k: mx.recordio.unpack(reader.read_idx(k)) for k in reader.keys}
+    reader.close()
+    return out
+
+
+def test_write_rec_plain_is_stock_mxnet_record_by_record(tmp_path):
+    records = _records([0.0, 1.0, 1.0, np.array([2, 5, 6], np.float32)])
+    assert write_rec(str(tmp_path / "ours.rec"), records) == (4, 3)
+    want = _stock_write(str(tmp_path / "stock"), [(h.id, h, p) for h, p in records])
+    assert (open(tmp_path / "ours.rec", "rb").read(), open(tmp_path / "ours.idx", "rb").read()) \
+        == want
+    back = _read_stock(str(tmp_path / "ours"))
+    assert sorted(back) == [0, 1, 2, 3] and back[3][1] == b"payload 3"
+    assert list(back[3][0].label) == [2, 5, 6] and back[1][0].label == 1.0
+    assert _temporaries(tmp_path) == []
+
+
+def test_write_rec_insightface_is_stock_mxnet_record_by_record(tmp_path):
+    (tmp_path / "ours").mkdir()
+    records = _records([0.0, 0.0, 2.0, 2.0, 2.0])  # identity 1 has no images
+    assert write_rec(str(tmp_path / "ours/train.rec"), records, "insightface", (12, 34)) == (5, 3)
+    IR = mx.recordio.IRHeader
+    want = _stock_write(str(tmp_path / "stock"), (
+        [(0, IR(2, [6, 9], 0, 0), b"")]
+        + [(k + 1, h._replace(id=k + 1), p) for k, (h, p) in enumerate(records)]
+        + [(6, IR(2, [1, 3], 6, 0), b""), (7, IR(2, [6, 6], 7, 0), b""),
+           (8, IR(2, [3, 6], 8, 0), b"")]))
+    assert (open(tmp_path / "ours/train.rec", "rb").read(),
+            open(tmp_path / "ours/train.idx", "rb").read()) == want
+    assert read_property(str(tmp_path / "ours")) == (3, 12, 34)
+    assert list(_read_stock(str(tmp_path / "ours/train"))[0][0].label) == [6, 9]
+
+
+@pytest.mark.parametrize("layout", ["plain", "insightface"])
+def test_failed_write_keeps_the_old_pair(layout, tmp_path):
+    rec = str(tmp_path / "train.rec")
+    write_rec(rec, _records([0.0, 1.0]), layout, (8, 8))
+    before = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+
+    def failing():
+        yield from _records([0.0, 0.0, 1.0])
+        raise RuntimeError("disk went away")
+    with pytest.raises(RuntimeError, match="disk went away"):
+        write_rec(rec, failing(), layout, (8, 8))
+    after = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+    assert after == before and _temporaries(tmp_path) == []
+
+
+def test_failed_convert_keeps_the_old_pair(packed, tmp_path, monkeypatch):
+    base, _, _ = packed
+    for ext in (".rec", ".idx"):  # an older pair under the output name
+        (tmp_path / f"train{ext}").write_bytes((base / f"plain{ext}").read_bytes())
+    before = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+    calls, pack = [], mx.recordio.pack
+
+    def failing_pack(*args):
+        calls.append(1)
+        if len(calls) == 10:
+            raise OSError(28, "No space left on device")
+        return pack(*args)
+    monkeypatch.setattr(mx.recordio, "pack", failing_pack)
+    with pytest.raises(OSError, match="No space"):
+        convert_layout(str(base / "ins"), str(tmp_path / "train.rec"), "plain", progress=False,
+                       log=None)
+    after = {name: open(tmp_path / name, "rb").read() for name in os.listdir(tmp_path)}
+    assert after == before and _temporaries(tmp_path) == []

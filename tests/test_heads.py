@@ -1,14 +1,13 @@
-"""Margin formulas against direct NumPy, the margin head, center loss, attribute heads."""
+"""Margin formulas and the sharded FC's loss against direct NumPy, center loss, attribute loss."""
 import math
 
-import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, gluon, nd
+from mxnet import autograd, nd
 
-from recognition.heads import (AttributeHead, AttributeLoss, CenterLoss, MarginHead, get_head,
-                               list_heads, margin_spec)
+from recognition.heads import AttributeLoss, CenterLoss, ParallelFC, margin_spec
 from recognition.heads.margin import PRESETS, target_logit, target_logit_grad
+from recognition.training.comm import LocalComm
 
 # cos values from theta = 0 to theta = pi, dense near both ends.
 # float32 values, so the NumPy reference sees exactly the input the float32 code sees.
@@ -92,34 +91,40 @@ def test_margin_spec_rejects_bad_values():
             margin_spec("arcface", **bad)
 
 
-def test_margin_head_logits_and_gradient():
+def numpy_margin_loss(feats, weight, labels, s, m1, m2, m3):
+    """Mean softmax CE of the logits s*cos, with s*(cos(m1*theta + m2) - m3) on each row's
+    target class only (float64)."""
+    x_hat = feats / np.linalg.norm(feats, axis=1, keepdims=True)
+    w_hat = weight / np.linalg.norm(weight, axis=1, keepdims=True)
+    cos = x_hat @ w_hat.T
+    rows = np.arange(len(labels))
+    logits = s * cos
+    logits[rows, labels] = s * numpy_target(cos[rows, labels], m1, m2, m3)
+    logits -= logits.max(axis=1, keepdims=True)
+    log_prob = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -log_prob[rows, labels].mean()
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_parallel_fc_matches_numpy_margin_logits(name):
+    """The training classifier: loss and feature gradient of the NumPy margin logits."""
     rng = np.random.RandomState(0)
     feats, labels = rng.randn(4, 6).astype(np.float32), np.array([0, 2, 4, 2])
-    head = get_head("combined", num_classes=5, embedding_size=6)
-    head.initialize()
-    weight = head.weight.data().asnumpy().astype(np.float64)
-    x = nd.array(feats)
-    x.attach_grad()
-    with autograd.record():
-        logits = head(x, nd.array(labels))
-        loss = gluon.loss.SoftmaxCrossEntropyLoss()(logits, nd.array(labels)).mean()
-    loss.backward()
-    cos = (feats / np.linalg.norm(feats, axis=1, keepdims=True)) @ \
-        (weight / np.linalg.norm(weight, axis=1, keepdims=True)).T
-    want = cos.copy()
-    rows = np.arange(4)
-    want[rows, labels] = numpy_target(cos[rows, labels], 1.0, 0.3, 0.2)
-    np.testing.assert_allclose(logits.asnumpy(), 64 * want, rtol=1e-4, atol=1e-4)
-    assert np.isfinite(x.grad.asnumpy()).all() and np.abs(x.grad.asnumpy()).sum() > 0
-    assert head.weight.grad().shape == (5, 6)
-
-
-def test_registry_lists_and_rejects():
-    assert {"arcface", "cosface", "sphereface", "softmax", "combined", "center",
-            "attribute"} <= set(list_heads())
-    with pytest.raises(ValueError, match="valid: .*arcface"):
-        get_head("arcfaec")
-    assert isinstance(get_head("arcface", num_classes=3, embedding_size=4), MarginHead)
+    weight = rng.randn(5, 6).astype(np.float32)
+    fc = ParallelFC(5, 6, margin=name, comm=LocalComm())
+    fc.set_full_weight(weight)
+    loss, feat_grad = fc.forward_backward(nd.array(feats), nd.array(labels))
+    x, w = feats.astype(np.float64), weight.astype(np.float64)
+    assert loss == pytest.approx(numpy_margin_loss(x, w, labels, **PRESETS[name]), rel=1e-5)
+    h, numeric = 1e-6, np.zeros_like(x)
+    for index in np.ndindex(*x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        numeric[index] = (numpy_margin_loss(x + step, w, labels, **PRESETS[name])
+                          - numpy_margin_loss(x - step, w, labels, **PRESETS[name])) / (2 * h)
+    np.testing.assert_allclose(feat_grad.asnumpy(), numeric, rtol=1e-3,
+                               atol=1e-4 * np.abs(numeric).max())
+    assert fc.weight_grad.shape == (5, 6)
 
 
 def test_center_loss_value_gradient_and_moving_average():
@@ -146,18 +151,8 @@ def test_center_loss_value_gradient_and_moving_average():
         loss_fn.update_centers(nd.array(feats), nd.array([0, 1, 3]))
 
 
-def test_attribute_head_on_features_and_feature_maps():
-    head = AttributeHead()
-    head.initialize(mx.init.Xavier())
-    head.hybridize()
+def test_attribute_loss_is_the_weighted_sum_of_task_cross_entropies():
     labels = nd.array([[0, 7], [1, 3]])
-    for shape in ((2, 128), (2, 8, 4, 4)):
-        gender, age = head(nd.random.uniform(shape=shape))
-        assert gender.shape == (2, 2) and age.shape == (2, 8)
-    with autograd.record():
-        loss = AttributeLoss((1.0, 0.5))(head(nd.random.uniform(shape=(2, 128))), labels)
-    loss.backward()
-    assert loss.shape == (2,) and np.isfinite(loss.asnumpy()).all()
     logits = (nd.array([[0.0, 1.0], [2.0, 0.0]]), nd.zeros((2, 8)))
     want = np.array([-np.log(np.exp(0) / (1 + np.e)), -np.log(1 / (1 + np.exp(2)))]) \
         + 0.5 * np.log(8)

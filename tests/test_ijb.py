@@ -152,3 +152,13 @@ def test_unknown_template_in_pairs_and_missing_image_are_errors(fixture, tmp_pat
     meta.names[2] = "gone.png"
     with pytest.raises(DataError, match="gone.png: image missing"):
         ijb.embed_ijb(Embedder(load_model(prefix, 1), 4), meta, progress=False)
+
+
+def test_training_verifier_scores_ijb_through_the_shared_registry(fixture):
+    from recognition.training.verifier import Verifier
+
+    root, _, _ = fixture
+    verifier = Verifier(str(root), ["ijbb"], (112, 112), mx.cpu(), batch_size=4)
+    accuracy, line = verifier.score(ColourMinusGrey())
+    assert accuracy == {"ijbb": EXPECTED_TAR["1e-04"]} and verifier.target == "ijbb"
+    assert line == "ijbb TAR@FAR=1e-04 75.00%"

@@ -146,8 +146,9 @@ def test_train_val_split_and_chunks(folder, tmp_path):
                      "s_1_train.lst": 3, "s_1_test.lst": 1, "s_1_val.lst": 2}
 
 
-def _no_partial_files(folder):
-    return not [name for name in os.listdir(folder) if name.endswith(".partial")]
+def _no_temporaries(folder):
+    return not [name for name in os.listdir(folder)
+                if ".tmp" in name or name.endswith(".partial")]
 
 
 def test_empty_image_is_skipped_not_a_crash(folder, tmp_path, capsys):
@@ -159,7 +160,7 @@ def test_empty_image_is_skipped_not_a_crash(folder, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"skipped: {root / 'id_001' / 'empty.jpg'}: empty file (0 bytes)" in out
     assert "packed 12 images" in out and "skipped 1 (1 empty file)" in out
-    assert _no_partial_files(tmp_path) and RecordDataset(prefix).num_images == 12
+    assert _no_temporaries(tmp_path) and RecordDataset(prefix).num_images == 12
 
 
 def test_skip_summary_counts_each_reason(folder, tmp_path, capsys):
@@ -176,7 +177,7 @@ def test_skip_summary_counts_each_reason(folder, tmp_path, capsys):
             in capsys.readouterr().out)
 
 
-def test_any_failure_while_packing_removes_partial_files(folder, tmp_path, monkeypatch, capsys):
+def test_any_failure_while_packing_removes_temporaries(folder, tmp_path, monkeypatch, capsys):
     from recognition.data import packing
 
     root, _ = folder
@@ -193,7 +194,7 @@ def test_any_failure_while_packing_removes_partial_files(folder, tmp_path, monke
     monkeypatch.setattr(packing, "_header", failing_header)
     with pytest.raises(RuntimeError, match="disk went away"):
         im2rec_main([prefix, str(root), "--quiet"])
-    assert _no_partial_files(tmp_path) and not os.path.exists(prefix + ".rec")
+    assert _no_temporaries(tmp_path) and not os.path.exists(prefix + ".rec")
     monkeypatch.undo()
     for name in os.listdir(root / "id_000"):  # nothing packable: an error, no leftovers
         (root / "id_000" / name).write_bytes(b"")
@@ -202,7 +203,7 @@ def test_any_failure_while_packing_removes_partial_files(folder, tmp_path, monke
     assert im2rec_main([str(tmp_path / "only0"), str(root), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "none of the 4 images could be packed (skipped 4 (4 empty file))" in err
-    assert _no_partial_files(tmp_path)
+    assert _no_temporaries(tmp_path)
 
 
 def _unreadable(path):

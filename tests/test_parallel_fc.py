@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from mxnet import autograd, gluon, nd
 
-from recognition.heads import LocalComm, ParallelFC
+from recognition.heads import ParallelFC
 from recognition.heads.margin import PRESETS
 from recognition.heads.shards import load_shard, merge_shards, shard_path
+from recognition.training.comm import LocalComm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "hvd_scripts", "parallel_fc_worker.py")

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 
 from recognition.errors import DataError
-from recognition.heads import LocalComm, ParallelFC
+from recognition.heads import ParallelFC
 from recognition.heads.shards import (Shard, load_shard, merge_shards, save_shard, shard_path,
                                       shard_range, split_classifier)
 from recognition.heads.shards_cli import main
+from recognition.training.comm import LocalComm
 
 
 def full_classifier(num_classes=11, dim=4, seed=0):

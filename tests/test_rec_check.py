@@ -14,7 +14,7 @@ from recognition.data import check_stamp, recordio
 from recognition.data.im2rec import pack_image_folder
 from recognition.data.iterator import FaceRecordIter
 from recognition.data.packing import write_encoded_records
-from recognition.data.rec_check import main as rec_check_main
+from recognition.data.rec_check import build_parser, main as rec_check_main
 from recognition.data.recordio import RecordDataset
 from recognition.errors import DataError
 
@@ -151,11 +151,9 @@ def test_wrong_size_and_clean_files(tmp_path, capsys):
 
 
 def test_rec_check_help_and_bad_input(tmp_path, capsys):
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "rec_check.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0
+    text = build_parser().format_help()  # tools/rec_check.py --help: tests/test_tools_cli.py
     for flag in ("--workers", "--image-size", "--damaged-keys", "--framing-only", "--quiet"):
-        assert flag in proc.stdout
+        assert flag in text
     assert rec_check_main([str(tmp_path / "nothing.rec")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
     (tmp_path / "x.rec").write_bytes(b"")

@@ -4,6 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 from recognition.data.im2rec import main  # noqa: E402
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+#!/usr/bin/env python
 """Thin wrapper: `python tools/plan.py --classes C --workers W ...`, the same as `face-plan`."""
 import os
 import sys

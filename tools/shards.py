@@ -1,7 +1,11 @@
+#!/usr/bin/env python
 """Inspect, merge and re-split classifier shards (same as the `face-shards` command)."""
+import os
 import sys
 
-from recognition.heads.shards_cli import main
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recognition.heads.shards_cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

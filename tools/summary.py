@@ -1,7 +1,11 @@
+#!/usr/bin/env python
 """Thin wrapper: `python tools/summary.py NAME...`, the same as the `face-summary` command."""
+import os
 import sys
 
-from recognition.backbones.summary import main
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recognition.backbones.summary import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

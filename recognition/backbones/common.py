@@ -1,4 +1,4 @@
-"""Pieces every backbone family shares: input normalisation, activations, conv units, heads.
+"""Pieces every backbone family shares: input normalisation, activations, conv units, SE, heads.
 
 Kept in one place so that the input convention ((x - 127.5) / 128 on raw RGB 0..255) and the
 InsightFace embedding head are written once and every exported model needs no preprocessing.
@@ -90,6 +90,26 @@ def conv_bn(channels, kernel, stride=1, pad=None, groups=1, act=None, bn_eps=BN_
     if act is not None:
         block.add(make_act(act, channels, **act_kw))
     return block
+
+
+class SqueezeExcite(nn.HybridBlock):
+    """Channel gate: GAP -> 1x1 conv (`reduced`) -> activation -> 1x1 conv (`channels`) ->
+    sigmoid, times the input.
+
+    IResNet's SE (InsightFace's fresnet) uses `reduced = channels // 16` and PReLU; EfficientNet's
+    uses a quarter of the MBConv block's input channels and swish. `act` is a `make_act` name.
+    """
+
+    def __init__(self, channels, reduced, act, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.reduce = nn.Conv2D(reduced, 1)
+            self.act = make_act(act, reduced)
+            self.expand = nn.Conv2D(channels, 1)
+
+    def hybrid_forward(self, F, x):
+        gate = global_avg_pool(F, x)
+        return F.broadcast_mul(x, F.sigmoid(self.expand(self.act(self.reduce(gate)))))
 
 
 class EmbeddingHead(nn.HybridBlock):

@@ -10,7 +10,7 @@ import math
 
 from mxnet.gluon import nn
 
-from .common import EmbeddingHead, conv_bn, global_avg_pool, normalize, scaled
+from .common import EmbeddingHead, SqueezeExcite, conv_bn, normalize, scaled
 from ..errors import ConfigError
 
 # B0 stages: (expansion, kernel, stride, channels, repeats).
@@ -26,21 +26,6 @@ def round_repeats(repeats, depth):
     return int(math.ceil(depth * repeats))
 
 
-class SqueezeExcite(nn.HybridBlock):
-    """Channel gate: GAP -> 1x1 reduce (swish) -> 1x1 expand -> sigmoid, times the input."""
-
-    def __init__(self, channels, reduced, **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.reduce = nn.Conv2D(reduced, 1)
-            self.act = nn.Swish()
-            self.expand = nn.Conv2D(channels, 1)
-
-    def hybrid_forward(self, F, x):
-        gate = global_avg_pool(F, x)
-        return F.broadcast_mul(x, F.sigmoid(self.expand(self.act(self.reduce(gate)))))
-
-
 class MBConv(nn.HybridBlock):
     """Mobile inverted bottleneck with SE (ratio 0.25 of the block's input channels)."""
 
@@ -53,7 +38,7 @@ class MBConv(nn.HybridBlock):
             if expansion != 1:
                 self.body.add(conv_bn(hidden, 1, act="swish", **BN))
             self.body.add(conv_bn(hidden, kernel, stride, groups=hidden, act="swish", **BN))
-            self.body.add(SqueezeExcite(hidden, max(1, int(in_channels * se_ratio))))
+            self.body.add(SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), "swish"))
             self.body.add(conv_bn(channels, 1, **BN))
 
     def hybrid_forward(self, F, x):

@@ -154,13 +154,3 @@ class InceptionResNet(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         return self.head(self.body(normalize(F, x)))
-
-
-def inception_resnet_v1(**kwargs):
-    """FaceNet's Inception-ResNet v1 (about 22M parameters with the 512-d head)."""
-    return InceptionResNet(version=1, **kwargs)
-
-
-def inception_resnet_v2(**kwargs):
-    """Inception-ResNet v2 (about 55M parameters with the 512-d head)."""
-    return InceptionResNet(version=2, **kwargs)

@@ -6,27 +6,12 @@ InsightFace 'E' head. Depths are built from the `units` table, not from copied f
 """
 from mxnet.gluon import nn
 
-from .common import EmbeddingHead, batch_norm, global_avg_pool, make_act, normalize
+from .common import EmbeddingHead, SqueezeExcite, batch_norm, make_act, normalize
 from ..errors import ConfigError
 
 UNITS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
 CHANNELS = (64, 128, 256, 512)
-
-
-class SqueezeExcite(nn.HybridBlock):
-    """SE as in InsightFace's fresnet: GAP -> 1x1 (C/r) -> PReLU -> 1x1 (C) -> sigmoid gate."""
-
-    def __init__(self, channels, reduction=16, act="prelu", **kwargs):
-        super().__init__(**kwargs)
-        with self.name_scope():
-            self.reduce = nn.Conv2D(max(1, channels // reduction), 1)
-            self.act = make_act(act, max(1, channels // reduction))
-            self.expand = nn.Conv2D(channels, 1)
-
-    def hybrid_forward(self, F, x):
-        gate = global_avg_pool(F, x)
-        gate = F.sigmoid(self.expand(self.act(self.reduce(gate))))
-        return F.broadcast_mul(x, gate)
+SE_REDUCTION = 16  # InsightFace's fresnet: SE squeezes C to C/16
 
 
 class IBasicUnit(nn.HybridBlock):
@@ -42,7 +27,7 @@ class IBasicUnit(nn.HybridBlock):
                           nn.Conv2D(channels, 3, stride, 1, use_bias=False, in_channels=channels),
                           batch_norm(channels))
             if se:
-                self.body.add(SqueezeExcite(channels, act=act))
+                self.body.add(SqueezeExcite(channels, max(1, channels // SE_REDUCTION), act))
             self.shortcut = None
             if stride != 1 or in_channels != channels:
                 self.shortcut = nn.HybridSequential(prefix="")

@@ -18,6 +18,7 @@ from collections import namedtuple
 import mxnet as mx
 import numpy as np
 
+from ..cli import entry_point
 from . import default_input_size, get_model, get_model_list
 
 Summary = namedtuple("Summary", "name input_size trainable total macs output_shapes export_bytes")
@@ -120,29 +121,25 @@ def build_parser():
     return parser
 
 
+@entry_point(ValueError, TypeError, mx.MXNetError)
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.list:
         print("\n".join(get_model_list()))
         return 0
     names = get_model_list() if args.all else args.names
-    try:
-        if not names:
-            raise ValueError("give backbone names or --all; valid: " + ", ".join(get_model_list()))
-        for name in names:
-            default_input_size(name)  # unknown names fail before any output
-        options = parse_options(args.set)
-        print(HEADER)
-        for name in names:
-            try:
-                row = format_row(summarize(name, args.input_size, **options))
-            except TypeError as err:  # an option this backbone does not take
-                raise ValueError(f"{name}: {err} (--set applies to every backbone named)") \
-                    from None
-            print(row, flush=True)
-    except (ValueError, TypeError, mx.MXNetError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if not names:
+        raise ValueError("give backbone names or --all; valid: " + ", ".join(get_model_list()))
+    for name in names:
+        default_input_size(name)  # unknown names fail before any output
+    options = parse_options(args.set)
+    print(HEADER)
+    for name in names:
+        try:
+            row = format_row(summarize(name, args.input_size, **options))
+        except TypeError as err:  # an option this backbone does not take
+            raise ValueError(f"{name}: {err} (--set applies to every backbone named)") from None
+        print(row, flush=True)
     return 0
 
 

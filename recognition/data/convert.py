@@ -12,15 +12,15 @@ import argparse
 import fcntl
 import json
 import os
-import sys
 
 import mxnet as mx
 from tqdm import tqdm
 
+from ..cli import entry_point
 from ..errors import DataError
 from ..fileio import atomic_write_text, write_failure_message
-from .packing import append_identity_records, insightface_header
-from .recordio import INSIGHTFACE, PLAIN, RecordDataset, write_property
+from .rec_writer import atomic_pair, identity_of, write_rec
+from .recordio import INSIGHTFACE, PLAIN, RecordDataset
 
 __all__ = ["convert_layout", "image_only_view", "main"]
 
@@ -59,12 +59,11 @@ def image_only_view(dataset, cache_dir=None):
         offsets = [dataset.index[k] for k in dataset.image_keys]
         start = min(offsets)
         end = dataset.index[dataset.identity_keys[0]] if dataset.identity_keys else dataset.rec_size
-        _copy_range(dataset.rec_path, rec + ".partial", start, end)
-        with open(idx + ".partial", "w") as f:
-            for key in dataset.image_keys:
-                f.write(f"{key}\t{dataset.index[key] - start}\n")
-        os.replace(rec + ".partial", rec)
-        os.replace(idx + ".partial", idx)
+        with atomic_pair(rec, idx) as (tmp_rec, tmp_idx):
+            _copy_range(dataset.rec_path, tmp_rec, start, end)
+            with open(tmp_idx, "w") as f:
+                for key in dataset.image_keys:
+                    f.write(f"{key}\t{dataset.index[key] - start}\n")
         atomic_write_text(stamp, json.dumps(source))  # a torn stamp would not parse next time
     return rec, idx
 
@@ -76,43 +75,25 @@ def convert_layout(src, dst_rec, layout, progress=True, log=print):
         dst_rec += ".rec"
     if os.path.abspath(dst_rec) == os.path.abspath(dataset.rec_path):
         raise DataError(f"{dst_rec}: output would overwrite the input")
-    records = []
-    for key in tqdm(dataset.image_keys, disable=not progress, desc="reading", unit="rec"):
-        header, payload = dataset.read(key)
-        records.append((header, payload))
+    records = [dataset.read(key) for key in tqdm(dataset.image_keys, disable=not progress,
+                                                   desc="reading", unit="rec")]
+    if not records:
+        raise DataError(f"{dataset.rec_path}: no image records to convert")
     if layout == INSIGHTFACE:
-        records.sort(key=lambda r: int(_identity(r[0])))
-    idx_path = dst_rec[:-4] + ".idx"
+        records.sort(key=lambda r: identity_of(r[0]))
+    else:
+        records = [(header._replace(id=key), payload) for key, (header, payload) in
+                   enumerate(records)]
     os.makedirs(os.path.dirname(os.path.abspath(dst_rec)), exist_ok=True)
-    writer = mx.recordio.MXIndexedRecordIO(idx_path + ".partial", dst_rec + ".partial", "w")
-    offset_key = 1 if layout == INSIGHTFACE else 0
-    ranges = {}
-    if layout == INSIGHTFACE:
-        num_classes = 1 + max(int(_identity(h)) for h, _ in records)
-        writer.write_idx(0, insightface_header(len(records), num_classes))
-    for i, (header, payload) in enumerate(records):
-        key = i + offset_key
-        writer.write_idx(key, mx.recordio.pack(header._replace(id=key, flag=0), payload))
-        identity = int(_identity(header))
-        ranges[identity] = (ranges.get(identity, (key,))[0], key + 1)
-    num_classes = 1 + max(ranges)
-    if layout == INSIGHTFACE:
-        append_identity_records(writer, len(records), num_classes, ranges)
-        write_property(os.path.dirname(os.path.abspath(dst_rec)), num_classes)
-    writer.close()
-    os.replace(dst_rec + ".partial", dst_rec)
-    os.replace(idx_path + ".partial", idx_path)
+    # `property` gives the images' own size (read from the first one), as im2rec writes it
+    count, num_classes = write_rec(dst_rec, records, layout)
     if log:
-        log(f"converted {len(records)} images of {num_classes} identities from "
+        log(f"converted {count} images of {num_classes} identities from "
             f"{dataset.rec_path} ({dataset.layout}) to {dst_rec} ({layout})")
     return dst_rec
 
 
-def _identity(header):
-    label = header.label
-    return label if isinstance(label, float) else label[0]
-
-
+@entry_point()
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="rec_convert.py",
@@ -127,11 +108,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         convert_layout(args.src, args.dst, args.layout, progress=not args.quiet)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except (OSError, mx.base.MXNetError) as exc:  # the output could not be written
         folder = os.path.dirname(os.path.abspath(args.dst))
-        print(f"error: {write_failure_message(exc, folder, args.dst)}", file=sys.stderr)
-        return 2
+        raise DataError(write_failure_message(exc, folder, args.dst)) from None
     return 0

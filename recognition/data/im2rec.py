@@ -10,6 +10,7 @@ import glob
 import os
 import sys
 
+from ..cli import entry_point
 from ..errors import DataError
 from .image_list import list_images, read_lst, split_list, write_lst
 from .packing import EncodeOptions, write_records
@@ -130,16 +131,13 @@ def pack_image_folder(root, prefix, layout=PLAIN, num_workers=1, extra_labels=No
                          log=log, skips=skips)
 
 
+@entry_point(OSError)  # OSError: e.g. the output folder is not writable
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        if args.list:
-            _make_lists(args)
-        else:
-            _pack_lists(args)
-    except (DataError, OSError) as exc:  # OSError: e.g. the output folder is not writable
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.list:
+        _make_lists(args)
+    else:
+        _pack_lists(args)
     return 0
 
 

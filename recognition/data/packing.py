@@ -2,9 +2,9 @@
 
 Images are decoded, optionally cropped/resized and re-encoded by a pool of worker processes;
 one writer keeps record order. A corrupt, empty or unreadable image is reported by path and
-skipped, and the summary counts the skipped images per reason. Output goes to temporary files
-renamed at the end (and removed on any failure), so an interrupted run never leaves a
-half-written `.rec` in place of a good one.
+skipped, and the summary counts the skipped images per reason. The files are written by
+`rec_writer` (temporary files renamed at the end, removed on any failure), so an interrupted
+run never leaves a half-written `.rec` in place of a good one.
 """
 import multiprocessing
 import os
@@ -17,12 +17,13 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import DataError
-from .recordio import INSIGHTFACE, PLAIN, write_property
+from .rec_writer import write_rec
+from .recordio import INSIGHTFACE, PLAIN
 from .skips import (EMPTY, FAILED, NOT_ENCODED, TRUNCATED, UNDECODABLE, UNREADABLE, Skip,
                     SkipLog, printable_path)
 
 __all__ = ["EncodeOptions", "encode_image", "write_records", "PackSummary",
-           "insightface_header", "append_identity_records", "write_encoded_records"]
+           "write_encoded_records"]
 
 EncodeOptions = namedtuple("EncodeOptions", "resize center_crop quality encoding color pass_through")
 EncodeOptions.__new__.__defaults__ = (0, False, 95, ".jpg", 1, False)
@@ -129,39 +130,18 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
     header record 0 and one record per identity are added, and a `property` file is written.
     `skips` (a SkipLog, e.g. from listing the images) collects the images left out.
     """
-    if layout not in (PLAIN, INSIGHTFACE):
-        raise ValueError(f"unknown layout {layout!r}: use {PLAIN!r} or {INSIGHTFACE!r}")
     if layout == INSIGHTFACE:
         items = sorted(items, key=lambda it: int(it[2][0]))
-    idx_path = rec_path[:-4] + ".idx"
-    tmp_rec, tmp_idx = rec_path + ".partial", idx_path + ".partial"
     start = time.time()
     bar = tqdm(total=len(items), unit="img", disable=not progress, desc=os.path.basename(rec_path))
     skips = skips if skips is not None else SkipLog(bar.write)
     skips.write = bar.write
-    writer = None
     try:
-        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
-        count, ranges = _write_all(writer, _encoded(items, root, opts, num_workers), layout,
-                                   pack_label, skips, bar.update)
-        bar.close()
-        num_classes = (max(ranges) + 1) if ranges else 0
-        if layout == INSIGHTFACE:
-            append_identity_records(writer, count, num_classes, ranges)
-        writer.close()
-        if count == 0:
-            raise DataError(f"{root}: none of the {len(items)} images could be packed "
-                            f"({skips.summary()})")
-        if layout == INSIGHTFACE:
-            _rewrite_header(tmp_rec, count, num_classes)
-        os.replace(tmp_rec, rec_path)
-        os.replace(tmp_idx, idx_path)
+        encoded = _encoded(items, root, opts, num_workers)
+        count, num_classes = write_rec(
+            rec_path, _packed(encoded, len(items), root, pack_label, skips, bar), layout)
     finally:
         bar.close()
-        _discard(writer, tmp_rec, tmp_idx)
-    if layout == INSIGHTFACE:
-        height, width = _first_image_size(rec_path)
-        write_property(os.path.dirname(os.path.abspath(rec_path)), num_classes, height, width)
     summary = PackSummary(rec_path, count, list(skips.messages), time.time() - start, layout,
                           num_classes, dict(skips.counts))
     if log:
@@ -171,32 +151,22 @@ def write_records(items, root, rec_path, layout=PLAIN, opts=EncodeOptions(), num
     return summary
 
 
-def _discard(writer, *paths):
-    """Close `writer` and remove what is left of its temporary files (after a failure)."""
-    if writer is not None:
-        writer.close()
-    for path in paths:
-        if os.path.exists(path):
-            os.remove(path)
+def _packed(encoded, total, root, pack_label, skips, bar):
+    """The `(header, payload)` of each image that encoded, in order; the others go to `skips`.
 
-
-def _write_all(writer, encoded, layout, pack_label, skips, tick):
-    """Write the encoded images in order; returns `(count, {identity: (first, end) key})`."""
-    count, ranges = 0, {}
-    if layout == INSIGHTFACE:  # placeholder, rewritten at the end with the real ranges
-        writer.write_idx(0, insightface_header(0, 0))
+    Raises DataError (so nothing is written) when no image encoded.
+    """
+    count = 0
     for item, payload, error in encoded:
-        tick()
+        bar.update()
         if error:
             skips.add(*error)
             continue
-        key = count + 1 if layout == INSIGHTFACE else item[0]
-        writer.write_idx(key, mx.recordio.pack(_header(key, item[2], pack_label), payload))
-        identity = int(item[2][0])
-        lo, _ = ranges.get(identity, (key, key))
-        ranges[identity] = (lo, key + 1)
         count += 1
-    return count, ranges
+        yield _header(item[0], item[2], pack_label), payload
+    if count == 0:
+        raise DataError(f"{root}: none of the {total} images could be packed "
+                        f"({skips.summary()})")
 
 
 def write_encoded_records(rec_path, records):
@@ -205,50 +175,6 @@ def write_encoded_records(rec_path, records):
     Keys are 0..N-1 and every label is packed as an array (like `--pack-label`); both files
     replace the old ones only once complete.
     """
-    idx_path = rec_path[:-4] + ".idx"
-    tmp_rec, tmp_idx = rec_path + ".partial", idx_path + ".partial"
-    writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
-    try:
-        for key, (labels, payload) in enumerate(records):
-            writer.write_idx(key, mx.recordio.pack(_header(key, labels, True), payload))
-        writer.close()
-        os.replace(tmp_rec, rec_path)
-        os.replace(tmp_idx, idx_path)
-    finally:
-        _discard(writer, tmp_rec, tmp_idx)
+    write_rec(rec_path, ((_header(key, labels, True), payload)
+                         for key, (labels, payload) in enumerate(records)))
     return rec_path
-
-
-def insightface_header(count, num_classes):
-    """Record 0 of the InsightFace layout: `label = (first identity record, end)`.
-
-    Its size does not depend on the values, so a placeholder can be rewritten in place.
-    """
-    first_id = count + 1
-    return mx.recordio.pack(mx.recordio.IRHeader(2, [first_id, first_id + num_classes], 0, 0),
-                            b"")
-
-
-def append_identity_records(writer, count, num_classes, ranges):
-    """One record per identity after the images: `label = (first key, end key)`."""
-    first_id = count + 1
-    for identity in range(num_classes):
-        lo, hi = ranges.get(identity, (first_id, first_id))
-        key = first_id + identity
-        writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(2, [lo, hi], key, 0), b""))
-
-
-def _rewrite_header(rec_path, count, num_classes):
-    """Point record 0 at the identity records; same size as the placeholder, no offset moves."""
-    with open(rec_path, "r+b") as f:
-        f.seek(8)  # past the record's magic and length words
-        f.write(insightface_header(count, num_classes))
-
-
-def _first_image_size(rec_path):
-    from .recordio import RecordDataset
-
-    dataset = RecordDataset(rec_path)
-    size = dataset.image_size()
-    dataset.close()
-    return size

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..cli import entry_point
 from ..errors import DataError
 from .decode_check import FRAMING, NOT_IMAGE, check_payloads
 from .recordio import RecordDataset, describe_record, read_property
@@ -137,22 +138,19 @@ def _parse_size(text):
     return height, width
 
 
+@entry_point(OSError)
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        if args.workers < 1:
-            raise DataError(f"--workers must be at least 1, got {args.workers}")
-        report = check_records(args.rec, workers=args.workers,
-                               image_size=_parse_size(args.image_size),
-                               progress=not args.quiet, decode=not args.framing_only)
-        for d in report.damaged:
-            print(describe_record(d.key, d.offset, d.reason))
-        if args.damaged_keys:
-            with open(args.damaged_keys, "w") as f:
-                f.writelines(f"{d.key}\n" for d in report.damaged)
-    except (DataError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.workers < 1:
+        raise DataError(f"--workers must be at least 1, got {args.workers}")
+    report = check_records(args.rec, workers=args.workers,
+                           image_size=_parse_size(args.image_size),
+                           progress=not args.quiet, decode=not args.framing_only)
+    for d in report.damaged:
+        print(describe_record(d.key, d.offset, d.reason))
+    if args.damaged_keys:
+        with open(args.damaged_keys, "w") as f:
+            f.writelines(f"{d.key}\n" for d in report.damaged)
     print(summary_line(report, decode=not args.framing_only))
     return 1 if report.damaged else 0
 

@@ -7,7 +7,7 @@ exact accuracy per output plus 1-off accuracy for outputs with more than two cla
 import argparse
 import sys
 
-from ..errors import DataError
+from ..cli import entry_point
 from ..model_spec import parse_prefix_epoch
 from .attributes import AttributeEvaluator, format_attribute_report
 from .cli import _context, _image_size, _write_json
@@ -52,13 +52,10 @@ def run(args):
     return report
 
 
+@entry_point(ValueError, OSError)
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        report = run(args)
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    report = run(args)
     count = report["results"][0]["count"]
     print(f"{args.model} on {args.rec} ({count} images): "
           f"{format_attribute_report(report['results'])}")

@@ -1,19 +1,17 @@
 """`face-verify` / `tools/verify.py`: score checkpoints on `.bin` pair sets and IJB-B/C.
 
-Flags follow InsightFace's `verification.py`. Each target is decoded once and shared by all
-models; a report line per model and target, an optional JSON report and PNG figures.
+Flags follow InsightFace's `verification.py`. Targets come from `eval.targets` (the registry
+training uses too); each is decoded once and shared by all models; a report line per model and
+target, an optional JSON report and PNG figures (one ROC per target overlaying every model).
 """
 import argparse
 import json
 import os
 import sys
-import time
 
-from ..errors import DataError
+from ..cli import entry_point
 
 __all__ = ["build_parser", "run", "main"]
-
-IJB_TARGETS = ("ijbb", "ijbc")
 
 
 def build_parser():
@@ -43,7 +41,9 @@ def build_parser():
                    "grayscale, downscale[:factor]")
     p.add_argument("--output", default=None, help="write a JSON report here")
     p.add_argument("--plot", default=None, metavar="DIR",
-                   help="write ROC, precision-recall and distance-histogram PNGs to DIR")
+                   help="write PNGs to DIR: per target a ROC (TAR against log FAR, TAR marked "
+                   "at FAR 1e-6..1e-1) with a curve per model; for pair sets also "
+                   "precision-recall and distance histograms")
     p.add_argument("--workers", type=int, default=4, help="IJB image decode/align threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -63,86 +63,50 @@ def _context(gpu):
     return mx.gpu(gpu)
 
 
-def _load_targets_images(path, image_size, transform):
-    from ..data.pairs import decode_pair_images, load_pairs
-    from .transforms import apply_transform
-
-    pairs = load_pairs(path)
-    images = decode_pair_images(pairs, image_size, path=path)
-    return apply_transform(transform, images), pairs.issame
-
-
-def _verify_pairs(model, embedder, target, path, images, issame, args):
-    from .metrics import verification_report
-
-    model.check_input_size(images.shape[2:], path)
-    start = time.time()
-    plain, flipped = embedder.embed_all(images, args.flip, not args.quiet, desc=target)
-    seconds = time.time() - start
-    res = verification_report(plain, flipped, issame, args.nfolds, args.far)
-    res.update(model=model.name, prefix=model.prefix, epoch=model.epoch, target=target,
-               pairs=len(issame), layer=model.layer,
-               embed_seconds=seconds, pairs_per_s=len(issame) / max(seconds, 1e-9))
-    print(f"[{target}][{model.name}] XNorm: {res['xnorm']:.6f}  Accuracy: {res['acc']:.5f}"
-          f"+-{res['acc_std']:.5f}  Accuracy-NoFlip: {res['acc_noflip']:.5f}+-"
-          f"{res['acc_noflip_std']:.5f}  Threshold: {res['threshold']:.3f}  VAL@FAR={args.far:g}: "
-          f"{res['val']:.5f}+-{res['val_std']:.5f} (FAR {res['far']:.5f})  "
-          f"{res['pairs_per_s']:.1f} pairs/s", flush=True)
-    return res
-
-
-def _verify_ijb(model, embedder, target, args):
-    from .ijb import evaluate_ijb
-
-    res = evaluate_ijb(embedder, args.data_dir, target, args.flip, not args.quiet, args.workers)
-    res.update(model=model.name, prefix=model.prefix, epoch=model.epoch, target=target,
-               layer=model.layer)
-    table = res["tar_at_far"]
-    print(f"[{target}][{model.name}] TAR@FAR " + "  ".join(
-        f"{far}: {100 * tar:.2f}" for far, tar in table.items())
-        + f"  ({res['images_per_s']:.1f} images/s)", flush=True)
-    return res
-
-
-def _plots(results, issame_by_target, plot_dir):
-    from .metrics import roc_pr_curves
-    from .plots import plot_histogram, plot_pr, plot_roc, safe_name
-
-    written = []
-    for target in dict.fromkeys(r["target"] for r in results):
-        rows = [r for r in results if r["target"] == target]
-        if target in IJB_TARGETS:
-            curves = [(r["model"], r["fpr"], r["tpr"], r["auc"]) for r in rows]
-            written.append(plot_roc(curves, os.path.join(plot_dir, f"{target}_roc.png"),
-                                    f"{target} ROC", log_far=True))
-            continue
-        rocs, prs = [], []
-        for r in rows:
-            c = roc_pr_curves(r["dist"], issame_by_target[target])
-            rocs.append((r["model"], c["fpr"], c["tpr"], c["roc_auc"]))
-            prs.append((r["model"], c["recall"], c["precision"], c["pr_auc"]))
-            r.update(roc_auc=c["roc_auc"], pr_auc=c["pr_auc"])
-            name = f"{target}_{safe_name(r['model'])}_hist.png"
-            written.append(plot_histogram(r["dist"], issame_by_target[target],
-                                          os.path.join(plot_dir, name),
-                                          f"{target} {r['model']}", r["threshold"]))
-        written.append(plot_roc(rocs, os.path.join(plot_dir, f"{target}_roc.png"),
-                                f"{target} ROC"))
-        written.append(plot_pr(prs, os.path.join(plot_dir, f"{target}_pr.png"), f"{target} PR"))
-    return written
-
-
-def _check_inputs(args, targets):
+def _options(args):
+    """The scoring options of `args` (the transform's name checked here, before any loading)."""
+    from .targets import Options
     from .transforms import get_transform
 
     get_transform(args.transform)
-    for t in targets:
-        path = os.path.join(args.data_dir, f"{t}.bin")
-        if t not in IJB_TARGETS and not os.path.isfile(path):
-            raise DataError(f"{path}: pair set not found (target {t!r}, --data-dir "
-                            f"{args.data_dir})")
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1")
+    return Options(batch_size=args.batch_size, flip=args.flip, nfolds=args.nfolds,
+                   far=args.far, progress=not args.quiet, workers=args.workers,
+                   image_size=_image_size(args.image_size), transform=args.transform)
+
+
+def _score(target, data, model):
+    """One model on one loaded target: prints its line; the result, naming model and target."""
+    size = target.input_size(data)
+    if size is not None:
+        model.check_input_size(size, target.path)
+    res = target.score(data, model)
+    res.update(model=model.name, prefix=model.prefix, epoch=model.epoch, target=target.name,
+               layer=model.layer)
+    print(f"[{target.name}][{model.name}] {target.report(res)}", flush=True)
+    return res
+
+
+def _labels(rows):
+    """Legend and file names: `name,epoch`, with as many parent folders as tell models apart."""
+    parts = [os.path.normpath(r["prefix"]).split(os.sep) for r in rows]
+    for depth in range(1, max(map(len, parts)) + 1):
+        labels = [f"{'/'.join(p[-depth:])},{r['epoch']}" for p, r in zip(parts, rows)]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
+def _plots(scored, plot_dir):
+    """scored: [(target, [result per model])]; the PNG paths written."""
+    from .plots import write_plots
+
+    written = []
+    for target, rows in scored:
+        written += write_plots(target.name, list(zip(_labels(rows), map(target.plot_data, rows))),
+                               plot_dir)
+    return written
 
 
 def _image_size(text):
@@ -157,27 +121,27 @@ def _image_size(text):
 
 def run(args):
     """Evaluate every model on every target; returns the report dict (arrays dropped)."""
-    from .embed import Embedder, load_model, parse_models
+    import numpy as np
 
-    targets = [t.strip() for t in args.target.split(",") if t.strip()]
-    _check_inputs(args, targets)
-    ctx = _context(args.gpu)
-    models = [load_model(p, e, ctx, args.layer) for p, e in parse_models(args.model)]
-    embedders = [Embedder(m, args.batch_size, ctx) for m in models]
-    results, issame_by_target = [], {}
+    from .embed import load_model, parse_models
+    from .targets import open_target
+
+    options = _options(args)
+    names = [t.strip() for t in args.target.split(",") if t.strip()]
+    targets = [open_target(n, args.data_dir, options, f"--data-dir {args.data_dir}")
+               for n in names]
+    options.ctx = _context(args.gpu)  # the targets share `options`: set after their checks
+    models = [load_model(p, e, options.ctx, args.layer) for p, e in parse_models(args.model)]
+    scored = []
     for target in targets:
-        if target in IJB_TARGETS:
-            results += [_verify_ijb(m, e, target, args) for m, e in zip(models, embedders)]
-            continue
-        path = os.path.join(args.data_dir, f"{target}.bin")
-        images, issame = _load_targets_images(path, _image_size(args.image_size), args.transform)
-        issame_by_target[target] = issame
-        results += [_verify_pairs(m, e, target, path, images, issame, args)
-                    for m, e in zip(models, embedders)]
-    plots = _plots(results, issame_by_target, args.plot) if args.plot else []
-    arrays = ("dist", "fpr", "tpr", "scores", "labels")
+        data = target.load()
+        scored.append((target, [_score(target, data, m) for m in models]))
+        del data  # one target's images in memory at a time
+    plots = _plots(scored, args.plot) if args.plot else []
+    results = [r for _, rows in scored for r in rows]
     report = {"transform": args.transform, "flip": args.flip, "nfolds": args.nfolds,
-              "results": [{k: v for k, v in r.items() if k not in arrays} for r in results],
+              "results": [{k: v for k, v in r.items() if not isinstance(v, np.ndarray)}
+                          for r in results],
               "plots": plots}
     if args.output:
         _write_json(args.output, report)
@@ -190,14 +154,10 @@ def _write_json(path, report):
     atomic_write_text(path, json.dumps(report, indent=2))
 
 
+@entry_point(ValueError, OSError)
 def main(argv=None):
     """Console entry point; bad input prints `error: ...` and exits with status 2."""
-    args = build_parser().parse_args(argv)
-    try:
-        run(args)
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run(build_parser().parse_args(argv))
     return 0
 
 

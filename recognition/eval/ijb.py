@@ -16,14 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..errors import DataError
+from .metrics import tar_at_far
 
-__all__ = ["ARCFACE_TEMPLATE", "FAR_LEVELS", "IJBMeta", "read_ijb_meta", "similarity_transform",
-           "align_face", "iter_aligned", "embed_ijb", "template_features", "pair_scores",
-           "tar_at_far", "evaluate_ijb"]
+__all__ = ["ARCFACE_TEMPLATE", "IJBMeta", "read_ijb_meta", "similarity_transform", "align_face",
+           "iter_aligned", "embed_ijb", "template_features", "pair_scores", "score_ijb",
+           "evaluate_ijb"]
 
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                              [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
-FAR_LEVELS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 
 
 class IJBMeta:
@@ -186,19 +186,8 @@ def pair_scores(utemp, tfeats, p1, p2, chunk=100000):
     return scores
 
 
-def tar_at_far(labels, scores, fars=FAR_LEVELS):
-    """TAR at the ROC point whose FAR is nearest each level (highest TAR among ties), + ROC."""
-    from sklearn.metrics import auc, roc_curve
-
-    fpr, tpr, _ = roc_curve(labels, scores)
-    rev_fpr, rev_tpr = fpr[::-1], tpr[::-1]
-    table = {f"{far:.0e}": float(rev_tpr[int(np.argmin(np.abs(rev_fpr - far)))]) for far in fars}
-    return {"tar_at_far": table, "fpr": fpr, "tpr": tpr, "auc": float(auc(fpr, tpr))}
-
-
-def evaluate_ijb(embedder, root, target, flip=True, progress=True, workers=4):
-    """The whole IJB protocol for one model; a JSON-ready dict (+ 'fpr'/'tpr' arrays)."""
-    meta = read_ijb_meta(root, target)
+def score_ijb(embedder, meta, flip=True, progress=True, workers=4):
+    """The IJB protocol for one model on read meta; a JSON-ready dict (+ ROC, score arrays)."""
     start = time.time()
     feats = embed_ijb(embedder, meta, flip, progress, workers)
     seconds = time.time() - start
@@ -209,3 +198,8 @@ def evaluate_ijb(embedder, root, target, flip=True, progress=True, workers=4):
                   embed_seconds=seconds, images_per_s=len(meta.names) / max(seconds, 1e-9),
                   scores=scores, labels=meta.labels)
     return result
+
+
+def evaluate_ijb(embedder, root, target, flip=True, progress=True, workers=4):
+    """Read `target`'s meta under `root` and score one model (see `score_ijb`)."""
+    return score_ijb(embedder, read_ijb_meta(root, target), flip, progress, workers)

@@ -4,7 +4,9 @@ The loss ``lambda/2 * |x_i - c_{y_i}|^2`` (averaged over the batch so it does no
 batch size) is added to a softmax loss. Centres are not learned by backpropagation: after each
 step :meth:`CenterLoss.update_centers` moves them by a moving average with rate ``alpha``,
 ``c <- c - (1 - alpha) * mean_i(c - x_i)`` over the batch samples of that class (the seed's
-``d = (1 - alpha)(c - x); c = c - d``, averaged when a class appears several times).
+``d = (1 - alpha)(c - x); c = c - d``, averaged when a class appears several times), so
+``alpha`` is the share of the old centre that is kept. ``alpha`` has no default here: training
+passes the config's ``center_loss_alpha`` (configs/base.py), the one place its default lives.
 """
 import mxnet as mx
 import numpy as np
@@ -14,9 +16,13 @@ from ..errors import ConfigError
 
 
 class CenterLoss(gluon.Block):
-    """``forward(features, labels) -> (N,)`` per-sample loss; gradients reach features only."""
+    """``forward(features, labels) -> (N,)`` per-sample loss; gradients reach features only.
 
-    def __init__(self, num_classes, embedding_size, alpha=0.95, loss_weight=0.003):
+    ``alpha`` in [0, 1) is the moving-average rate of :meth:`update_centers`
+    (``c <- c - (1 - alpha) * (c - x)``), ``loss_weight`` the loss's lambda.
+    """
+
+    def __init__(self, num_classes, embedding_size, alpha, loss_weight=0.003):
         super().__init__()
         if not 0.0 <= alpha < 1.0:
             raise ConfigError(f"center loss alpha must be in [0, 1), got {alpha}")

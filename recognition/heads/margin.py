@@ -2,16 +2,15 @@
 
 One formula covers normalised softmax (1, 0, 0), SphereFace (m1), ArcFace (m2), CosFace (m3)
 and their combinations. The forward value and its derivative w.r.t. cos(theta) are written
-once here; the single-device :class:`MarginHead` (autograd) and the sharded
-:class:`~recognition.heads.parallel_fc.ParallelFC` (hand-written backward) both use them.
+once here, for the sharded :class:`~recognition.heads.parallel_fc.ParallelFC` (hand-written
+backward), the only margin-softmax classifier.
 
 All margin arithmetic runs in float32 with cos clipped to [-1, 1], so float16 inputs are safe.
 """
 import math
 from dataclasses import dataclass
 
-import mxnet as mx
-from mxnet import autograd, gluon, nd
+from mxnet import nd
 
 # Below this sin(theta) the derivative of cos(m1*theta + m2) w.r.t. cos(theta) is capped.
 _SIN_EPS = 1e-6
@@ -112,56 +111,3 @@ def target_logit_grad(cos, spec):
         ratio = nd.where(sin_theta > _SIN_EPS, ratio, nd.ones_like(cos) * spec.m1)
     margin_grad = ratio * spec.m1
     return nd.where(_angular_branch(cos, spec), margin_grad, nd.ones_like(cos))
-
-
-class _TargetLogitFn(autograd.Function):
-    """Autograd wrapper so the single-device head uses the same capped derivative."""
-
-    def __init__(self, spec):
-        super().__init__()
-        self.spec = spec
-
-    def forward(self, cos):
-        self.save_for_backward(cos)
-        return target_logit(cos, self.spec)
-
-    def backward(self, grad):
-        (cos,) = self.saved_tensors
-        return (grad * target_logit_grad(cos, self.spec)).astype(cos.dtype)
-
-
-def margin_logits(cos, labels, spec):
-    """Scaled logits (float32) with the margin applied at each row's label column.
-
-    ``cos`` is (N, C) cosine similarity, ``labels`` (N,) class ids in [0, C). Differentiable
-    w.r.t. ``cos`` under autograd.
-    """
-    cos = nd.clip(cos.astype("float32"), -1.0, 1.0)
-    labels = labels.astype("int32")
-    cos_t = nd.pick(cos, labels, axis=1)
-    phi = _TargetLogitFn(spec)(cos_t)
-    onehot = nd.one_hot(labels, cos.shape[1])
-    return (cos + onehot * nd.expand_dims(phi - cos_t, axis=1)) * spec.s
-
-
-class MarginHead(gluon.Block):
-    """Single-device margin-softmax classifier: ``forward(features, labels) -> logits``.
-
-    Feed the logits to ``gluon.loss.SoftmaxCrossEntropyLoss``. For many classes or several
-    workers use :class:`~recognition.heads.parallel_fc.ParallelFC` instead.
-    """
-
-    def __init__(self, num_classes, embedding_size, margin="arcface", **margin_kw):
-        super().__init__()
-        self.spec = margin_spec(margin, **margin_kw)
-        self.num_classes = num_classes
-        with self.name_scope():
-            self.weight = self.params.get("weight", shape=(num_classes, embedding_size),
-                                          init=mx.init.Normal(0.01))
-
-    def forward(self, features, labels):
-        weight = self.weight.data(features.context)
-        x_hat = nd.L2Normalization(features.astype("float32"), mode="instance")
-        w_hat = nd.L2Normalization(weight.astype("float32"), mode="instance")
-        cos = nd.dot(x_hat, w_hat, transpose_b=True)
-        return margin_logits(cos, labels, self.spec)

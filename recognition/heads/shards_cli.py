@@ -10,7 +10,7 @@ file or every shard of a run, and a run can resume on another number of workers.
 import argparse
 import sys
 
-from recognition.errors import DataError
+from recognition.cli import entry_point
 from recognition.heads.shards import (load_shard, merge_shards, save_shard, shard_path,
                                       split_classifier)
 
@@ -41,26 +41,23 @@ def _info(shards, paths):
               f"dim {shard.weight.shape[1]}, {shard.weight.dtype}")
 
 
+@entry_point(ValueError)
 def main(argv=None):
     """Entry point of `face-shards`; returns 0, or 2 after printing `error: ...`."""
     args = _parser().parse_args(argv)
-    try:
-        shards = [load_shard(path) for path in args.shards]
-        if args.command == "info":
-            _info(shards, args.shards)
-        elif args.command == "merge":
-            save_shard(args.output, merge_shards(shards))
-            print(f"wrote {args.output} ({shards[0].num_classes} classes)")
-        else:
-            if args.world_size < 1:
-                raise ValueError(f"--world-size must be >= 1, got {args.world_size}")
-            for shard in split_classifier(shards, args.world_size):
-                path = shard_path(args.prefix, shard.rank, shard.world_size)
-                save_shard(path, shard)
-                print(f"wrote {path}")
-    except (DataError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    shards = [load_shard(path) for path in args.shards]
+    if args.command == "info":
+        _info(shards, args.shards)
+    elif args.command == "merge":
+        save_shard(args.output, merge_shards(shards))
+        print(f"wrote {args.output} ({shards[0].num_classes} classes)")
+    else:
+        if args.world_size < 1:
+            raise ValueError(f"--world-size must be >= 1, got {args.world_size}")
+        for shard in split_classifier(shards, args.world_size):
+            path = shard_path(args.prefix, shard.rank, shard.world_size)
+            save_shard(path, shard)
+            print(f"wrote {path}")
     return 0
 
 

@@ -17,6 +17,7 @@ import json
 import re
 import sys
 
+from ..cli import entry_point
 from ..errors import ConfigError, UserError
 from .memory import ACTIVATION_FACTOR, DTYPE_BYTES, FUSION_BYTES, GIB, MIB, Setup
 from .report import build_plan, format_plan
@@ -129,24 +130,21 @@ def _stats(args):
                           f"{reason}") from None
 
 
+@entry_point()
 def main(argv=None):
-    parser = build_parser()
     try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-        if args.sample_rate > 1:
-            raise ConfigError(f"--sample-rate must be in (0, 1], got {args.sample_rate:g}")
-        stats = _stats(args)
-        dim = stats.embedding_size if stats is not None else (args.embedding_size or 512)
-        setup = Setup(args.classes, args.workers, args.batch_size, dim, args.dtype,
-                      args.sample_rate, args.activation_factor, int(args.fusion_mb * MIB),
-                      int(args.reserve_gb * GIB))
-        gpu = int(args.gpu_memory * GIB) if args.gpu_memory else None
-        plan = build_plan(setup, stats, gpu, tuple(args.link_gbps), args.step_time)
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exc:  # --help
         return exc.code or 0
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.sample_rate > 1:
+        raise ConfigError(f"--sample-rate must be in (0, 1], got {args.sample_rate:g}")
+    stats = _stats(args)
+    dim = stats.embedding_size if stats is not None else (args.embedding_size or 512)
+    setup = Setup(args.classes, args.workers, args.batch_size, dim, args.dtype,
+                  args.sample_rate, args.activation_factor, int(args.fusion_mb * MIB),
+                  int(args.reserve_gb * GIB))
+    gpu = int(args.gpu_memory * GIB) if args.gpu_memory else None
+    plan = build_plan(setup, stats, gpu, tuple(args.link_gbps), args.step_time)
     print(json.dumps(plan, indent=1) if args.json else format_plan(plan))
     return 0
 

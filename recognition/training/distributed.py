@@ -1,7 +1,8 @@
 """Who this worker is: Horovod under `horovodrun`, a world of one otherwise.
 
 `init_workers()` is called by the entry point, never at import. Under `horovodrun` it calls
-`hvd.init()` and returns a Horovod communicator; a plain `python` run gets a `LocalComm`.
+`hvd.init()` and returns a `HorovodComm`; a plain `python` run gets a `LocalComm` (both from
+`comm.py`, the collectives this package and the sharded FC share).
 """
 import os
 from collections import namedtuple
@@ -9,7 +10,7 @@ from collections import namedtuple
 import mxnet as mx
 from mxnet import nd
 
-from ..heads.comm import HorovodComm, LocalComm
+from .comm import HorovodComm, LocalComm
 
 __all__ = ["Workers", "init_workers", "launched_by_horovod", "StopVote"]
 

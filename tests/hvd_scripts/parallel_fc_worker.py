@@ -12,8 +12,8 @@ import numpy as np
 import mxnet as mx
 from mxnet import autograd, gluon, nd
 
-from recognition.heads.comm import HorovodComm
 from recognition.heads.parallel_fc import ParallelFC
+from recognition.training.comm import HorovodComm
 
 MARGINS = ("softmax", "sphereface", "arcface", "cosface", "combined")
 BATCH = (3, 2)  # uneven on purpose

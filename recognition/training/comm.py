@@ -1,8 +1,11 @@
-"""The few collectives the sharded FC needs, behind one small interface.
+"""The few collectives training needs (the sharded FC, stop votes, logs), behind one interface.
 
 ``LocalComm`` (one process) and ``HorovodComm`` share ``rank``, ``size``, ``allgather`` and
-``allreduce``, so :class:`~recognition.heads.parallel_fc.ParallelFC` runs unchanged with or
-without Horovod. Neither initialises Horovod: entry points call ``hvd.init()`` themselves.
+``allreduce``, so :class:`~recognition.heads.parallel_fc.ParallelFC` and the training loop run
+unchanged with or without Horovod. Neither initialises Horovod: entry points call ``hvd.init()``
+themselves (``train.py`` through :func:`recognition.training.distributed.init_workers`). This
+module imports only MXNet, so the heads use it without loading the rest of
+``recognition.training``.
 """
 from mxnet import nd
 
