@@ -35,7 +35,8 @@ def _dataset_ready(out, seed):
     return (meta.get("version") == GENERATOR_VERSION and meta.get("seed") == seed
             and meta.get("identities") == DEMO_SIZE["num_identities"]
             and meta.get("images_per_identity") == DEMO_SIZE["images_per_identity"]
-            and meta.get("pairs") == DEMO_SIZE["num_pairs"])
+            and meta.get("pairs") == DEMO_SIZE["num_pairs"]
+            and meta.get("nuisance", "aligned") == "aligned")
 
 
 def raw_pixel_accuracy(bin_path, nfolds=10):

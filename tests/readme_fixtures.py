@@ -8,6 +8,7 @@ every input path the README names that no earlier README command creates holds a
                                cfp_fp.bin, agedb_30.bin (tiny synthetic pairs)
     data/mine/aligned_faces/   a folder per identity of aligned 112x112 faces (for im2rec)
     data/mine/plain.rec        a plain-layout .rec (for rec_convert --layout insightface)
+    data/mine/mine_pairs.bin   held-out pairs of the user's own faces (the small-CPU recipe)
     data/adience/val.rec       a held-out .rec packed with --pack-label ([id, gender, age])
     data/IJB_release/IJBB/     an IJB-B layout: loose_crop/ + meta/ (tid_mid, 5pts_score,
                                template_pair_label)
@@ -57,6 +58,7 @@ def build_working_copy(root, scratch):
     # the user's own aligned faces, and a plain .rec of them
     shutil.copytree(images, path("data", "mine", "aligned_faces"))
     pack_image_folder(images, path("data", "mine", "plain"), **quiet)
+    shutil.copy(os.path.join(src, "verify.bin"), path("data", "mine", "mine_pairs.bin"))
     # Adience's held-out fold packed with --pack-label
     for ext in (".rec", ".idx"):
         shutil.copy(os.path.join(src, "verify_attributes" + ext), path("data", "adience",

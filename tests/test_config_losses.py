@@ -16,6 +16,7 @@ VGGFACE2 = [f"vggface2_incres_v{v}_{kind}" for v in (1, 2)
 # (loss, s, m1, m2, m3) each config must train; None: an attribute network (no margin loss).
 EXPECTED = {
     "synthetic": ("cosface", 32.0, 1.0, 0.0, 0.2),            # the demo
+    "small_cpu": ("arcface", 32.0, 1.0, 0.3, 0.0),            # small-CPU recipe
     "ms1mv2_r50": ARCFACE, "ms1mv2_r100": ARCFACE,              # seed 000
     "ms1mv2_r50_softmax": SOFTMAX,                             # seed 000, stage 1
     "ms1mv2_r50_arcface_finetune": ARCFACE,                    # seed 000, stage 2

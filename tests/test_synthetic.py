@@ -11,7 +11,10 @@ import pytest
 from recognition.data.pairs import decode_pair_images, load_pairs
 from recognition.data.synthetic import (VERIFY_BASE, generate, main, read_attributes,
                                         verify_plan)
-from recognition.data.synthetic_render import identity_params, render_image
+from recognition.data.synthetic_identity import identity_params
+from recognition.data.synthetic_nuisance import PRESETS, nuisance_settings
+from recognition.data.synthetic_render import render_image
+from recognition.errors import ConfigError
 from recognition.demo import raw_pixel_accuracy
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -169,3 +172,23 @@ def test_cli_errors_are_clean(tmp_path, capsys):
     assert main(args + ["--overwrite"]) == 0
     with pytest.raises(ValueError):
         verify_plan(1, 100)
+
+
+def test_nuisance_presets_change_images_not_identities(tmp_path):
+    """`wild` is another capture of the same people: identity parameters are shared, images
+    differ, the default is `aligned`, and an unknown preset is a clear error."""
+    wild = PRESETS["wild"]
+    assert np.array_equal(render_image(0, 5, 2), render_image(0, 5, 2, PRESETS["aligned"]))
+    assert not np.array_equal(render_image(0, 5, 2), render_image(0, 5, 2, wild))
+    assert np.array_equal(render_image(0, 5, 2, wild), render_image(0, 5, 2, wild))
+    assert wild.max_yaw > PRESETS["aligned"].max_yaw
+    with pytest.raises(ConfigError, match="unknown nuisance preset 'blurry'.*aligned, wild"):
+        nuisance_settings("blurry")
+    out = str(tmp_path / "wild")
+    assert main(["--out", out, "--identities", "3", "--images-per-identity", "2",
+                 "--verify-identities", "20", "--pairs", "600", "--workers", "1",
+                 "--nuisance", "wild", "--no-pack"]) == 0
+    meta = json.load(open(os.path.join(out, "meta.json")))
+    assert meta["nuisance"] == "wild" and meta["nuisance_settings"]["max_yaw"] == wild.max_yaw
+    with open(os.path.join(out, "images", "id_00001", "001.jpg"), "rb") as fh:
+        assert fh.read() == _jpeg(render_image(0, 1, 1, wild), 95)

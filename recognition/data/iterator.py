@@ -30,6 +30,8 @@ AUGMENTATIONS = {
     "saturation": "random saturation jitter", "pca_noise": "AlexNet-style PCA lighting noise",
     "random_h": "hue jitter (0..180)", "random_s": "saturation jitter (0..255)",
     "random_l": "lightness jitter (0..255)",
+    "inter_method": "resize interpolation: 0 nearest, 1 bilinear, 2 cubic, 3 area (default "
+                    "when the stored size differs, as verification resizes), 4 Lanczos",
 }
 
 
@@ -86,6 +88,9 @@ class FaceRecordIter:
         stored = self.dataset.image_size()
         if stored != tuple(data_shape[1:]):  # scale the shorter edge, then centre-crop
             augment.setdefault("resize", min(data_shape[1:]))
+            # Area averaging, as the verifier's cv2.INTER_AREA: a network trained on bilinear
+            # (aliased) 2x reductions and tested on area-averaged ones sees two kinds of image.
+            augment.setdefault("inter_method", 3)
         self._options = dict(
             path_imgrec=rec, path_imgidx=idx, data_shape=tuple(data_shape),
             batch_size=batch_size, shuffle=shuffle, part_index=part_index, num_parts=num_parts,

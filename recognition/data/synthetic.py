@@ -6,7 +6,9 @@ never trained on) into an LFW-like `verify.bin`, and records what it did in `met
 The held-out images are also written with their attributes to `verify_attributes.rec` (the
 attribute networks' validation set). `main()` (console `face-synth`) also packs the folder into
 `train.rec/.idx/.lst`.
-Rendering lives in `synthetic_render`; every image depends only on (seed, identity, image).
+Identities come from `synthetic_identity`, each image's variation from `synthetic_nuisance`
+(a named preset: `aligned` for the demo, `wild` for a harder capture), drawing from
+`synthetic_render`; every image depends only on (seed, preset, identity, image).
 """
 import argparse
 import json
@@ -20,11 +22,14 @@ from multiprocessing import get_context
 import cv2
 import numpy as np
 
+from ..cli import entry_point
 from ..errors import DataError
 from ..fileio import atomic_write_text
 from .packing import write_encoded_records
 from .pairs import save_pairs
-from .synthetic_render import identity_params, render_image
+from .synthetic_identity import identity_params
+from .synthetic_nuisance import PRESETS, nuisance_settings
+from .synthetic_render import render_image
 
 __all__ = ["generate", "render_image", "read_attributes", "attribute_labels", "verify_plan",
            "main", "GENERATOR_VERSION", "VERIFY_BASE"]
@@ -48,10 +53,10 @@ def _init_worker():
 
 def _train_identity(task):
     """Render and write the images of one training identity; return its attributes."""
-    seed, index, count, folder, width, quality = task
+    seed, index, count, folder, width, quality, settings = task
     os.makedirs(folder, exist_ok=True)
     for k in range(count):
-        data = _encode(render_image(seed, index, k), quality)
+        data = _encode(render_image(seed, index, k, settings), quality)
         with open(os.path.join(folder, f"{k:0{width}d}.jpg"), "wb") as f:
             f.write(data)
     p = identity_params(seed, index)
@@ -59,8 +64,8 @@ def _train_identity(task):
 
 
 def _verify_identity(task):
-    seed, index, count, quality = task
-    return [_encode(render_image(seed, index, k), quality) for k in range(count)]
+    seed, index, count, quality, settings = task
+    return [_encode(render_image(seed, index, k, settings), quality) for k in range(count)]
 
 
 def _run(func, tasks, workers, images, desc):
@@ -162,8 +167,12 @@ def _write_attributes(path, folders, attrs):
 
 
 def generate(out_dir, num_identities, images_per_identity, num_verify_identities,
-             num_pairs=6000, seed=0, workers=None, quality=95, overwrite=False):
-    """Write the synthetic dataset under `out_dir`; return the contents of its `meta.json`."""
+             num_pairs=6000, seed=0, workers=None, quality=95, overwrite=False,
+             nuisance="aligned"):
+    """Write the synthetic dataset under `out_dir`; return the contents of its `meta.json`.
+
+    `nuisance` names the per-image variation preset (`synthetic_nuisance.PRESETS`)."""
+    settings = nuisance_settings(nuisance)
     for name, v in (("num_identities", num_identities),
                     ("images_per_identity", images_per_identity)):
         if int(v) < 1:
@@ -176,11 +185,12 @@ def generate(out_dir, num_identities, images_per_identity, num_verify_identities
     width = max(5, len(str(num_identities - 1)))
     folders = [f"id_{i:0{width}d}" for i in range(num_identities)]
     iw = max(3, len(str(images_per_identity - 1)))
-    tasks = [(seed, i, images_per_identity, os.path.join(images, folders[i]), iw, quality)
+    tasks = [(seed, i, images_per_identity, os.path.join(images, folders[i]), iw, quality,
+              settings)
              for i in range(num_identities)]
     attrs = _run(_train_identity, tasks, workers, num_identities * images_per_identity, "train")
     _write_attributes(os.path.join(out_dir, "attributes.tsv"), folders, attrs)
-    tasks = [(seed, VERIFY_BASE + j, k, quality) for j in range(num_verify_identities)]
+    tasks = [(seed, VERIFY_BASE + j, k, quality, settings) for j in range(num_verify_identities)]
     rendered = _run(_verify_identity, tasks, workers, num_verify_identities * k, "verify")
     bins, issame = _build_pairs(seed, num_verify_identities, num_pairs, rendered)
     save_pairs(os.path.join(out_dir, "verify.bin"), bins, issame)
@@ -190,7 +200,9 @@ def generate(out_dir, num_identities, images_per_identity, num_verify_identities
                 images_per_identity=images_per_identity,
                 verify_identities=num_verify_identities, verify_images_per_identity=k,
                 verify_identity_base=VERIFY_BASE, pairs=num_pairs, folds=folds,
-                quality=quality, attributes=list(ATTRIBUTES))
+                quality=quality, attributes=list(ATTRIBUTES), nuisance=nuisance,
+                nuisance_settings={k: list(v) if isinstance(v, tuple) else v
+                                   for k, v in settings._asdict().items()})
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(meta, f, indent=2)
     return meta
@@ -247,6 +259,10 @@ def build_parser():
                     "images whatever the number of workers (default 0)")
     ap.add_argument("--workers", type=int, default=None, help="rendering (and packing) "
                     "processes (default: the number of CPUs)")
+    ap.add_argument("--nuisance", choices=sorted(PRESETS), default="aligned",
+                    help="per-image variation: 'aligned' (the demo's: aligned crops, mild "
+                    "capture damage) or 'wild' (more pose, looser crops, more occluders, harsher "
+                    "light, blur, noise and JPEG); default aligned")
     ap.add_argument("--quality", type=int, default=95, help="JPEG quality of the written "
                     "files (the rendered images already carry random JPEG damage; default 95)")
     ap.add_argument("--layout", choices=("plain", "insightface"), default="plain",
@@ -261,23 +277,20 @@ def build_parser():
     return ap
 
 
+@entry_point(ValueError, OSError)
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        meta = generate(args.out, args.identities, args.images_per_identity,
-                        args.verify_identities, args.pairs, args.seed, args.workers,
-                        args.quality, args.overwrite)
-        if not args.no_pack:
-            from .im2rec import pack_image_folder
+    meta = generate(args.out, args.identities, args.images_per_identity,
+                    args.verify_identities, args.pairs, args.seed, args.workers,
+                    args.quality, args.overwrite, args.nuisance)
+    if not args.no_pack:
+        from .im2rec import pack_image_folder
 
-            extra = (attribute_labels(os.path.join(args.out, "attributes.tsv"))
-                     if args.pack_label else None)
-            pack_image_folder(os.path.join(args.out, "images"), os.path.join(args.out, "train"),
-                              layout=args.layout, num_workers=args.workers or os.cpu_count(),
-                              extra_labels=extra, quality=args.quality)
-    except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        extra = (attribute_labels(os.path.join(args.out, "attributes.tsv"))
+                 if args.pack_label else None)
+        pack_image_folder(os.path.join(args.out, "images"), os.path.join(args.out, "train"),
+                          layout=args.layout, num_workers=args.workers or os.cpu_count(),
+                          extra_labels=extra, quality=args.quality)
     print(f"wrote {meta['identities']} x {meta['images_per_identity']} training images, "
           f"{meta['pairs']} verification pairs to {args.out}")
     return 0

@@ -1,109 +1,24 @@
-"""Renderer of synthetic faces: identity parameters, per-image nuisance, drawing.
+"""Drawing of synthetic faces: one identity (`synthetic_identity`) under one image's nuisance
+(`synthetic_nuisance`) becomes an RGB image.
 
 Every shape is a polygon in *face coordinates* (pixels of a frontal face, origin at the face
 centre, y down) with a depth, so one pseudo-3D transform gives yaw (features shift, the outline
-narrows, the far ear hides behind the head), roll, scale and translation. Identity comes from
-`default_rng([seed, identity])` and each image from `default_rng([seed, identity, image])`, so
-any image can be regenerated on its own and results do not depend on the number of workers.
+narrows, the far ear hides behind the head), roll, scale and translation. Scene clutter,
+occluders and capture damage draw from the image's own rng, so any image can be regenerated on
+its own and results do not depend on the number of workers.
 """
 import cv2
 import numpy as np
+
+from .synthetic_identity import AGE_GROUPS, identity_params, random_rgb as _rgb
+from .synthetic_nuisance import PRESETS, image_nuisance
 
 SIZE = 112
 CENTER = (56.0, 58.0)
 SHIFT = 4                      # cv2 sub-pixel bits: coordinates are drawn in 1/16 pixel
 AA = cv2.LINE_AA
-AGE_GROUPS = 8                 # Adience-like: 0-2, 4-6, 8-13, 15-20, 25-32, 38-43, 48-53, 60+
-HAIR_STYLES = 6                # bald, short, long, fringe, side part, curly
-# Identity spread: how far apart two people's colours are (std of the noise around the base
-# skin line and the hair palette); the geometry ranges are in `identity_params`.
-SKIN_SPREAD = 14.0
-HAIR_SPREAD = 22.0
-# Faces are rendered *aligned*, like the 112x112 sets InsightFace distributes (a 5-point
-# similarity transform fixes eyes and mouth): what is left is the alignment's residual error.
-MAX_YAW = 0.45                 # out-of-plane rotation, radians (about +-26 degrees)
-ROLL_DEG = 3.0                 # residual in-plane rotation, std (clipped at 8 degrees)
-SCALE_JITTER = 0.06            # residual scale error, +-
-SHIFT_PX = 2.5                 # residual translation in pixels, +-
-OCCLUSION_P = 0.06             # chance of an occluder (block, bar, disc) over the face
-# Photometric spread of one image: directional light, exposure, white balance, tone curve.
-LIGHT_GRADIENT = 0.4           # brightness varies by up to +-40 % across the face
-GAIN = (0.75, 1.2)             # exposure
-COLOUR_CAST = 0.06             # per-channel white-balance error, std
-GAMMA = (0.85, 1.2)            # tone curve exponent
 
-__all__ = ["identity_params", "image_nuisance", "render", "render_image", "SIZE", "AGE_GROUPS"]
-
-
-def _rgb(rng, lo, hi):
-    return tuple(float(v) for v in rng.uniform(lo, hi, 3))
-
-
-def _skin(rng):
-    """A tone along the light-to-dark skin line, with a little hue jitter."""
-    t = rng.uniform(0.0, 1.0)
-    base = np.array([238, 200, 172]) * (1 - t) + np.array([92, 58, 38]) * t
-    return tuple(float(v) for v in np.clip(base + rng.normal(0, SKIN_SPREAD, 3), 0, 255))
-
-
-def _hair(rng, age):
-    palette = np.array([[22, 18, 16], [60, 38, 24], [105, 70, 40], [196, 160, 96],
-                        [150, 62, 30], [40, 30, 28]])
-    if rng.uniform() < max(0.0, (age - 4) * 0.18):
-        grey = rng.uniform(110, 225) + rng.normal(0, HAIR_SPREAD / 2, 3)  # ash, silver, yellowed
-        return tuple(float(v) for v in np.clip(grey, 0, 255))
-    c = palette[rng.integers(len(palette))] + rng.normal(0, HAIR_SPREAD, 3)
-    return tuple(float(v) for v in np.clip(c, 0, 255))
-
-
-def identity_params(seed, index):
-    """Everything that stays the same across the images of one identity (a dict)."""
-    rng = np.random.default_rng([seed, index])
-    g, age = int(rng.integers(2)), int(rng.integers(AGE_GROUPS))
-    child = age <= 2
-    ax = rng.uniform(25, 35) + 1.5 * g - (1.5 if child else 0)
-    ay = rng.uniform(34, 43) - (3 if child else 0)
-    p = dict(gender=g, age=age, ax=ax, ay=ay, depth=0.8 * ax,
-             jaw=rng.uniform(0.68, 0.92) + 0.1 * g, chin=rng.uniform(0, 1),
-             skin=_skin(rng), hair=_hair(rng, age),
-             style=int(rng.choice(HAIR_STYLES, p=[.1, .35, .05, .15, .2, .15] if g else
-                                  [.02, .08, .45, .2, .1, .15])),
-             hairline=-ay * rng.uniform(0.42, 0.62), volume=rng.uniform(2, 9),
-             part=rng.uniform(-0.25, 0.25),
-             eye_y=-ay * rng.uniform(0.05, 0.2) + (4 if child else 0),
-             eye_dx=rng.uniform(9.5, 15), eye_w=rng.uniform(4.5, 7.5) + (0.8 if child else 0),
-             eye_h=rng.uniform(1.8, 3.8), eye_tilt=rng.uniform(-0.2, 0.2),
-             iris=_rgb(rng, 20, 150), brow_gap=rng.uniform(4, 8),
-             brow_len=rng.uniform(9, 15), brow_thick=rng.uniform(1.2, 2.4) + 0.8 * g,
-             brow_arch=rng.uniform(-1, 3.5), brow_tilt=rng.uniform(-3, 3),
-             nose_len=rng.uniform(10, 19), nose_w=rng.uniform(3.5, 7.5),
-             nose_style=int(rng.integers(2)), mouth_gap=rng.uniform(6, 12),
-             mouth_w=rng.uniform(7.5, 15), lip=rng.uniform(1.5, 3.5) + (1 - g),
-             ear=rng.uniform(6, 10), ear_y=rng.uniform(-6, 2))
-    p["lip_rgb"] = tuple(np.clip(np.array(p["skin"]) * [0.85, 0.55, 0.55] +
-                                 [40 * (1 - g), 0, 5], 0, 255))
-    p["moles"] = [(rng.uniform(-0.7, 0.7) * ax, rng.uniform(-0.5, 0.7) * ay, rng.uniform(0.8, 2))
-                  for _ in range(int(rng.integers(0, 4)))]
-    p["scar"] = rng.uniform(-0.6, 0.6, 4) * [ax, ay, ax, ay] if rng.uniform() < 0.15 else None
-    p["beard"] = int(rng.choice(4, p=[.45, .2, .2, .15])) if g and age >= 3 else 0
-    p["wrinkles"] = max(0, age - 4)
-    p["glasses"] = (dict(round=bool(rng.integers(2)), rgb=_rgb(rng, 0, 200),
-                         thick=int(rng.integers(1, 3)), dark=rng.uniform() < 0.15)
-                    if rng.uniform() < 0.3 else None)
-    return p
-
-
-def image_nuisance(seed, index, image):
-    """The per-image variation: pose, expression, scene, light, occlusion and degradations."""
-    rng = np.random.default_rng([seed, index, image])
-    return dict(
-        yaw=rng.uniform(-MAX_YAW, MAX_YAW),
-        roll=np.deg2rad(np.clip(rng.normal(0, ROLL_DEG), -8, 8)),
-        scale=rng.uniform(1 - SCALE_JITTER, 1 + SCALE_JITTER),
-        tx=rng.uniform(-SHIFT_PX, SHIFT_PX), ty=rng.uniform(-SHIFT_PX, SHIFT_PX),
-        mouth_open=rng.uniform(0, 1) ** 2 * 5, smile=rng.uniform(-0.6, 1.0),
-        blink=rng.uniform() < 0.1, brow_raise=rng.uniform(-1, 2.5),
-        gaze=rng.uniform(-1.5, 1.5, 2), rng=rng)
+__all__ = ["render", "render_image", "SIZE", "AGE_GROUPS"]
 
 
 def _pose(p, n):
@@ -359,9 +274,9 @@ def _glasses(cv):
             g["rgb"], g["thick"])
 
 
-def _occlude(img, rng):
+def _occlude(img, rng, s):
     """Sometimes hide part of the face: a block, a bar across the face or a disc (a hand)."""
-    if rng.uniform() >= OCCLUSION_P:
+    if rng.uniform() >= s.occlusion_p:
         return
     kind, col = rng.integers(3), _rgb(rng, 0, 255)
     cx, cy = rng.uniform(30, 82, 2).astype(int).tolist()
@@ -375,24 +290,24 @@ def _occlude(img, rng):
         cv2.circle(img, (cx, cy), int(rng.integers(8, 18)), col, -1, AA)
 
 
-def _degrade(img, rng):
+def _degrade(img, rng, s):
     """Lighting (direction, brightness, contrast, colour cast, gamma), blur, noise, JPEG."""
     a = rng.uniform(0, 2 * np.pi)
-    light = 1 + rng.uniform(0, LIGHT_GRADIENT) * (np.cos(a) * _GX + np.sin(a) * _GY)
-    gain = rng.uniform(*GAIN) * (1 + rng.normal(0, COLOUR_CAST, 3))
+    light = 1 + rng.uniform(0, s.light_gradient) * (np.cos(a) * _GX + np.sin(a) * _GY)
+    gain = rng.uniform(*s.gain) * (1 + rng.normal(0, s.colour_cast, 3))
     x = img.astype(np.float32) * light[..., None] * gain.astype(np.float32)
     m = x.mean()
-    x = np.clip((x - m) * rng.uniform(0.7, 1.3) + m, 0, 255)
-    x = 255 * (x / 255) ** rng.uniform(*GAMMA)
+    x = np.clip((x - m) * rng.uniform(*s.contrast) + m, 0, 255)
+    x = 255 * (x / 255) ** rng.uniform(*s.gamma)
     if rng.uniform() < 0.5:
-        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.4, 1.4))
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(*s.blur_sigma))
     elif rng.uniform() < 0.2:
         k = np.zeros((7, 7), np.float32)
         cv2.line(k, (0, int(rng.integers(7))), (6, int(rng.integers(7))), 1.0, 1)
         x = cv2.filter2D(x, -1, k / k.sum())
-    x = x + rng.normal(0, rng.uniform(0, 8), x.shape).astype(np.float32)
+    x = x + rng.normal(0, rng.uniform(0, s.noise_std), x.shape).astype(np.float32)
     out = np.clip(x, 0, 255).astype(np.uint8)
-    q = int(rng.integers(25, 96))
+    q = int(rng.integers(*s.jpeg_quality))
     ok, buf = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
     return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1])
 
@@ -410,10 +325,10 @@ def render(p, n):
     _mouth(cv, n)
     _hair_front(cv)
     _glasses(cv)
-    _occlude(img, rng)
-    return _degrade(img, rng)
+    _occlude(img, rng, n["settings"])
+    return _degrade(img, rng, n["settings"])
 
 
-def render_image(seed, index, image):
-    """Regenerate image `image` of identity `index` alone (RGB uint8 HWC)."""
-    return render(identity_params(seed, index), image_nuisance(seed, index, image))
+def render_image(seed, index, image, settings=PRESETS["aligned"]):
+    """Regenerate image `image` of identity `index` alone (RGB uint8 HWC) under `settings`."""
+    return render(identity_params(seed, index), image_nuisance(seed, index, image, settings))

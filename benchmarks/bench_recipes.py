@@ -1,0 +1,157 @@
+"""Held-out accuracy against wall-clock minutes, per recipe, on faces no recipe was tuned on.
+
+    python benchmarks/bench_recipes.py [--recipes demo small_cpu] [--data /tmp/bench_recipes]
+                                       [--plot docs/recipes_wild.png]
+
+The data is a second synthetic set, unlike the demo's in seed (7) and nuisance (the `wild`
+preset: more pose, looser crops, more occluders, harsher capture), sized like a user's own
+folder (300 identities x 30 images, 6,000 held-out pairs of 200 other identities). It is packed
+the way README tells users to: `tools/im2rec.py --list --recursive`, then `--layout
+insightface`. Each recipe trains with the command README gives for it, saving a checkpoint
+every few hundred steps and verifying nothing in the loop; afterwards every checkpoint is
+scored with `tools/verify.py` on the held-out pairs. A checkpoint's minutes are counted from
+the launch of the training command (start-up, data checks and saving included). Prints a
+table, adds to `results.json` under the data folder (so recipes can be run one at a time)
+and draws every recipe there into `--plot`.
+"""
+import argparse
+import calendar
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from benchmarks.common import machine  # noqa: E402
+from recognition.config import load_config  # noqa: E402
+
+WILD = dict(identities=300, images_per_identity=30, verify_identities=200, pairs=6000, seed=7,
+            nuisance="wild")
+# name -> (config, Horovod workers, steps between checkpoints)
+RECIPES = {
+    "demo": ("configs/synthetic.py", 2, 200),
+    "small_cpu": ("configs/small_cpu.py", 1, 500),
+}
+SAVED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) checkpoint step (\d+) saved", re.M)
+
+
+def _python(*args):
+    return [sys.executable] + [os.path.join(REPO, a) if a.endswith(".py") else a for a in args]
+
+
+def prepare_data(root):
+    """Generate and pack the wild set once (reused when its meta.json matches)."""
+    faces = os.path.join(root, "faces")
+    meta_path = os.path.join(faces, "meta.json")
+    rec = os.path.join(root, "train.rec")
+    if os.path.isfile(meta_path) and os.path.isfile(rec):
+        meta = json.load(open(meta_path))
+        if meta.get("seed") == WILD["seed"] and meta.get("nuisance") == WILD["nuisance"]:
+            return faces, rec
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    synth = [sys.executable, "-m", "recognition.data.synthetic", "--out", faces, "--no-pack",
+             "--workers", str(os.cpu_count())]
+    for key, value in WILD.items():
+        synth += ["--" + key.replace("_", "-"), str(value)]
+    subprocess.run(synth, cwd=REPO, check=True)
+    prefix, images = os.path.join(root, "train"), os.path.join(faces, "images")
+    subprocess.run(_python("tools/im2rec.py", prefix, images, "--list", "--recursive"),
+                   check=True)
+    subprocess.run(_python("tools/im2rec.py", prefix, images, "--layout", "insightface",
+                           "--quiet"), check=True)
+    return faces, rec
+
+
+def _log_time(stamp):
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%d %H:%M:%S"))
+
+
+def train(name, faces, rec, out):
+    """Run recipe `name`; return [(step, minutes since launch)] of its checkpoints."""
+    config, workers, every = RECIPES[name]
+    run = os.path.join(out, name)
+    shutil.rmtree(run, ignore_errors=True)
+    cmd = _python("recognition/train.py", config, "--rec", rec, "--val_data_dir", faces,
+                  "--output", run, "--verify_every", "0", "--save_every", str(every),
+                  "--keep_checkpoints", "1000")
+    if workers > 1:
+        horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+        cmd = [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo"] + cmd
+    # train.log stamps local time to the second; compare in the same clock.
+    start = time.time() + (calendar.timegm(time.localtime()) - time.time())
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    log = open(os.path.join(run, "train.log")).read()
+    return [(int(step), (_log_time(stamp) - start) / 60) for stamp, step in SAVED.findall(log)]
+
+
+def score(name, faces, out):
+    """Verification accuracy of every saved checkpoint of recipe `name`: {step: (acc, std)}."""
+    cfg = load_config(os.path.join(REPO, RECIPES[name][0]), [])
+    report = os.path.join(out, name, "verify.json")
+    subprocess.run(_python("tools/verify.py", "--data-dir", faces, "--target", "verify",
+                           "--model", os.path.join(out, name, "model"), "--image-size",
+                           "{},{}".format(*cfg.image_size), "--output", report, "--quiet"),
+                   check=True, stdout=subprocess.DEVNULL)
+    return {r["epoch"]: (r["acc"], r["acc_std"]) for r in json.load(open(report))["results"]}
+
+
+def plot(results, path, title):
+    """Accuracy (%) against minutes, one line per recipe."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, points in results.items():
+        ax.plot([p["minutes"] for p in points], [100 * p["acc"] for p in points], "o-",
+                label=f"{name} ({RECIPES[name][0]}, {RECIPES[name][1]} process(es))")
+    ax.set_xlabel("wall-clock minutes since the training command started")
+    ax.set_ylabel("held-out verification accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", nargs="+", choices=sorted(RECIPES), default=list(RECIPES),
+                        help="recipes to train and score (default: all)")
+    parser.add_argument("--data", default="/tmp/bench_recipes",
+                        help="where the wild set is generated (reused) and the runs go")
+    parser.add_argument("--plot", default=None, help="write the accuracy/minutes plot here")
+    args = parser.parse_args()
+    faces, rec = prepare_data(args.data)
+    saved = os.path.join(args.data, "results.json")
+    # Recipes run alone (one at a time, on a quiet machine) still share one table and plot.
+    results = json.load(open(saved))["results"] if os.path.isfile(saved) else {}
+    for name in args.recipes:
+        times = train(name, faces, rec, os.path.join(args.data, "runs"))
+        accuracy = score(name, faces, os.path.join(args.data, "runs"))
+        results[name] = [dict(step=s, minutes=round(m, 2), acc=accuracy[s][0],
+                              acc_std=accuracy[s][1]) for s, m in times if s in accuracy]
+        print(f"\n{name}: {RECIPES[name][0]}, {RECIPES[name][1]} process(es)")
+        print("| step | minutes | held-out accuracy |\n|---:|---:|---:|")
+        for p in results[name]:
+            print(f"| {p['step']} | {p['minutes']:.1f} | {100 * p['acc']:.2f} +- "
+                  f"{100 * p['acc_std']:.2f} % |")
+    info = dict(machine=machine(), load=os.getloadavg(), data=WILD, results=results)
+    with open(saved, "w") as f:
+        json.dump(info, f, indent=2)
+    print(f"\nmachine: {info['machine']}; load average at the end {info['load'][0]:.2f}")
+    if args.plot:
+        plot(results, args.plot, "Synthetic 'wild' set (seed 7, 300 x 30 training images, "
+             f"6,000 held-out pairs)\n{info['machine']}")
+        print(f"plot: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
