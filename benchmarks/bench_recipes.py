@@ -83,8 +83,8 @@ def train(name, faces, rec, out):
     if workers > 1:
         horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
         cmd = [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo"] + cmd
-    # train.log stamps local time to the second; compare in the same clock.
-    start = time.time() + (calendar.timegm(time.localtime()) - time.time())
+    # train.log stamps local time to the second; read the launch time in the same clock.
+    start = calendar.timegm(time.localtime())
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     log = open(os.path.join(run, "train.log")).read()
     return [(int(step), (_log_time(stamp) - start) / 60) for stamp, step in SAVED.findall(log)]
