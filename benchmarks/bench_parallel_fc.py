@@ -11,7 +11,6 @@ time of forward_backward and of update (max over workers). RSS is cumulative wit
 process, so run one class count per invocation for clean memory figures.
 """
 import argparse
-import os
 import time
 
 import mxnet as mx
@@ -20,7 +19,7 @@ import psutil
 from mxnet import nd
 
 from recognition.heads.parallel_fc import ParallelFC
-from recognition.training.comm import HorovodComm, LocalComm
+from recognition.training.distributed import init_workers
 
 
 def _parser():
@@ -36,16 +35,6 @@ def _parser():
                         help="partial-FC sample rates to measure (default: 1.0 0.1)")
     parser.add_argument("--margin", default="arcface", help="margin preset (default arcface)")
     return parser
-
-
-def _comm():
-    """Horovod when launched by horovodrun (this script is an entry point), else one process."""
-    if "HOROVOD_RANK" not in os.environ:
-        return LocalComm()
-    import horovod.mxnet as hvd
-
-    hvd.init()
-    return HorovodComm()
 
 
 def _max_over_workers(comm, values):
@@ -92,7 +81,7 @@ def _read_peak_rss():
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    comm = _comm()
+    comm = init_workers().comm
     if comm.rank == 0:
         print("| workers | classes | dim | sample rate | batch/worker | state MB/worker "
               "| RSS MB | peak RSS MB | fwd+bwd ms | update ms | step ms |")

@@ -32,6 +32,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from recognition.training.launch import local_workers_command  # noqa: E402
+
 DEFAULT_POINTS = ["1:200k:1:8", "1:200k:1:256", "1:2M:1:8", "1:2M:0.1:8", "2:2M:1:8",
                   "2:1M:0.1:64", "4:2M:1:8", "4:2M:0.1:32"]
 MARK = "BENCH_PLAN_JSON "
@@ -58,17 +60,6 @@ def _status():
 def _reset_peak():
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-
-
-def _comm():
-    from recognition.training.comm import HorovodComm, LocalComm
-
-    if "HOROVOD_RANK" not in os.environ:
-        return LocalComm()
-    import horovod.mxnet as hvd
-
-    hvd.init()
-    return HorovodComm()
 
 
 def _run_steps(fc, comm, point, steps):
@@ -101,8 +92,9 @@ def worker(point, steps):
     from recognition.scaling.memory import Setup, classifier_memory, total
     from recognition.scaling.timing import calibrate, predict_seconds
     from recognition.scaling.traffic import step_traffic
+    from recognition.training.distributed import init_workers
 
-    comm = _comm()
+    comm = init_workers().comm
     load_start = os.getloadavg()[0]
     cal = calibrate(comm)
     warm = ParallelFC(1000 * comm.size, 512, sample_rate=point["rate"], comm=comm, seed=0)
@@ -195,10 +187,8 @@ def launch(point, steps, timeout):
     spec = f"{point['workers']}:{point['classes']}:{point['rate']}:{point['batch']}"
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", spec, "--steps", str(steps)]
     env = dict(os.environ, PYTHONPATH=REPO)
+    cmd = local_workers_command(cmd, point["workers"])
     if point["workers"] > 1:
-        exe = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-        w = point["workers"]
-        cmd = [exe, "-np", str(w), "-H", f"localhost:{w}", "--gloo"] + cmd
         env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     for line in proc.stdout.splitlines():

@@ -29,6 +29,7 @@ sys.path.insert(0, REPO)
 
 from benchmarks.common import machine  # noqa: E402
 from recognition.config import load_config  # noqa: E402
+from recognition.training.launch import local_workers_command  # noqa: E402
 
 WILD = dict(identities=300, images_per_identity=30, verify_identities=200, pairs=6000, seed=7,
             nuisance="wild")
@@ -80,9 +81,7 @@ def train(name, faces, rec, out):
     cmd = _python("recognition/train.py", config, "--rec", rec, "--val_data_dir", faces,
                   "--output", run, "--verify_every", "0", "--save_every", str(every),
                   "--keep_checkpoints", "1000")
-    if workers > 1:
-        horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-        cmd = [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo"] + cmd
+    cmd = local_workers_command(cmd, workers)
     # train.log stamps local time to the second; read the launch time in the same clock.
     start = calendar.timegm(time.localtime())
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

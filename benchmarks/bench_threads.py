@@ -3,7 +3,7 @@
     python benchmarks/bench_threads.py [--steps 100] [--workers 1 2] [--omp 1 2 auto]
                                        [--preprocess 1 2]
 
-Runs `recognition/train.py configs/synthetic.py` (r_tiny, batch 64 per worker, CosFace) on a
+Runs `recognition/train.py configs/synthetic.py` (r_tiny, batch 64 per worker, ArcFace) on a
 small synthetic `.rec` for each combination: `--workers 2` under `horovodrun -np 2` on this
 machine, `OMP_NUM_THREADS` (auto: what train.py chooses, cores / local workers) and
 `preprocess_threads` (JPEG decoding threads per worker). Prints the global images/s of the
@@ -23,6 +23,7 @@ sys.path.insert(0, REPO)
 
 from benchmarks.bench_train_overhead import _prepare_data  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
+from recognition.training.launch import local_workers_command  # noqa: E402
 
 
 def images_per_second(rec, workers, omp, preprocess, steps):
@@ -37,10 +38,8 @@ def images_per_second(rec, workers, omp, preprocess, steps):
              "--val_data_dir", os.path.dirname(rec), "--output", output,
              "--max_steps", str(steps), "--log_every", "20", "--verify_every", "0",
              "--save_every", "0", "--preprocess_threads", str(preprocess)]
-    if workers > 1:
-        horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-        train = [horovodrun, "-np", str(workers), "-H", f"localhost:{workers}", "--gloo"] + train
-    out = subprocess.run(train, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(local_workers_command(train, workers), env=env, capture_output=True,
+                         text=True, check=True).stdout
     speeds = [float(m) for m in re.findall(r"([\d.]+) img/s", out)]
     return statistics.median(speeds[1:]) if len(speeds) > 1 else float("nan")
 

@@ -3,11 +3,12 @@
     python benchmarks/bench_train_overhead.py [--workers 1 2] [--rounds 4] [--steps 20]
 
 The bare loop is what a user would write by hand with the same pieces: the same backbone
-(`r_tiny`, hybridized), batch, `FaceRecordIter` reader and CosFace margin (s, m3 of
-configs/synthetic.py), with the normalised classifier and the loss inside the hybrid graph,
-and Gluon's SGD (Horovod's DistributedTrainer under `horovodrun`: the classifier replicated,
-not sharded). The `train.py` side is `Run.train` itself, with logging (log_every 20), the
-checkpoint bookkeeping and the sharded FC on (no checkpoint falls inside the timed window).
+(`r_tiny`, hybridized), batch, `FaceRecordIter` reader and a CosFace margin (s=32 m=0.2 on
+both sides; configs/synthetic.py otherwise), with the normalised classifier and the loss inside
+the hybrid graph, and Gluon's SGD (Horovod's DistributedTrainer under `horovodrun`: the
+classifier replicated, not sharded). The `train.py` side is `Run.train` itself, with logging
+(log_every 20), the checkpoint bookkeeping and the sharded FC on (no checkpoint falls inside
+the timed window).
 Both run in the same process(es), interleaved: after a warm-up round, each round times
 `--steps` steps of `train.py`, then `--steps` steps of the bare loop. Prints images/s of each
 round (global batch), and the median ratio train.py / bare. With `--workers 2` the same
@@ -27,6 +28,8 @@ from mxnet import autograd, gluon, nd
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from recognition.training.launch import local_workers_command  # noqa: E402
 
 
 def _prepare_data(folder):
@@ -144,7 +147,8 @@ def measure(rec, args):
     workers = init_workers()
     output = tempfile.mkdtemp(prefix="bench_overhead_")
     cfg = load_config(os.path.join(REPO, "configs", "synthetic.py"), dict(
-        rec=rec, batch_size=args.batch_size, verify_every=0, save_every=100000, log_every=20,
+        loss="cosface", margin_s=32.0, margin_m3=0.2, rec=rec, batch_size=args.batch_size,
+        verify_every=0, save_every=100000, log_every=20,
         max_steps=100000, warmup_steps=0, lr=0.01, lr_steps=[], output=output,
         preprocess_threads=args.preprocess_threads))
     run = Run(cfg, workers)
@@ -194,12 +198,11 @@ def main():
         if count == 1:
             report(measure(rec, args))
             continue
-        horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-        command = [horovodrun, "-np", str(count), "-H", f"localhost:{count}", "--gloo",
-                   sys.executable, os.path.abspath(__file__), "--worker-mode",
-                   "--rounds", str(args.rounds), "--steps", str(args.steps),
-                   "--batch-size", str(args.batch_size), "--data", args.data,
-                   "--preprocess-threads", str(args.preprocess_threads)]
+        command = local_workers_command(
+            [sys.executable, os.path.abspath(__file__), "--worker-mode",
+             "--rounds", str(args.rounds), "--steps", str(args.steps),
+             "--batch-size", str(args.batch_size), "--data", args.data,
+             "--preprocess-threads", str(args.preprocess_threads)], count)
         out = subprocess.run(command, capture_output=True, text=True, check=True,
                              env=dict(os.environ, PYTHONPATH=REPO)).stdout
         line = next(ln for ln in out.splitlines() if "RESULT " in ln)

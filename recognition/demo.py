@@ -20,6 +20,7 @@ import numpy as np
 from .data.im2rec import pack_image_folder
 from .data.pairs import decode_pair_images, load_pairs
 from .data.synthetic import GENERATOR_VERSION, generate
+from .training.launch import local_workers_command
 
 __all__ = ["main", "raw_pixel_accuracy"]
 
@@ -87,13 +88,11 @@ def main(argv=None):
 
 def _train(args):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    horovodrun = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    command = [horovodrun, "-np", str(args.workers), "-H", f"localhost:{args.workers}",
-               "--gloo", sys.executable, os.path.join(repo, "recognition", "train.py"),
+    command = [sys.executable, os.path.join(repo, "recognition", "train.py"),
                os.path.join(repo, "configs", "synthetic.py"),
                "--rec", os.path.join(args.data, "train.rec"), "--val_data_dir", args.data,
                "--output", args.output, "--resume", "true"]
-    subprocess.run(command, check=True)
+    subprocess.run(local_workers_command(command, args.workers), check=True)
 
 
 def _verify(args):

@@ -5,13 +5,9 @@ import sys
 
 import pytest
 
+from recognition.training.launch import local_workers_command
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def horovodrun_command(args, np=2):
-    """The `horovodrun` command line for `np` local CPU workers over Gloo."""
-    exe = os.path.join(os.path.dirname(sys.executable), "horovodrun")
-    return [exe, "-np", str(np), "-H", f"localhost:{np}", "--gloo", sys.executable] + list(args)
 
 
 @pytest.fixture
@@ -21,8 +17,9 @@ def run_horovod():
     def run(args, np=2, timeout=300, check=True, env=None):
         full_env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS="1")
         full_env.update(env or {})
-        proc = subprocess.run(horovodrun_command(args, np), cwd=REPO, env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+        command = local_workers_command([sys.executable, *args], np)
+        proc = subprocess.run(command, cwd=REPO, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
         if check and proc.returncode != 0:
             pytest.fail(f"horovodrun exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}"
                         f"\nstderr:\n{proc.stderr[-4000:]}")

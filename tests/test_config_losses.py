@@ -15,7 +15,7 @@ VGGFACE2 = [f"vggface2_incres_v{v}_{kind}" for v in (1, 2)
             for kind in ("plain", "trsf", "leaky", "prelu", "trsf_leaky", "trsf_prelu")]
 # (loss, s, m1, m2, m3) each config must train; None: an attribute network (no margin loss).
 EXPECTED = {
-    "synthetic": ("cosface", 32.0, 1.0, 0.0, 0.2),            # the demo
+    "synthetic": ("arcface", 32.0, 1.0, 0.5, 0.0),            # the demo
     "small_cpu": ("arcface", 32.0, 1.0, 0.3, 0.0),            # small-CPU recipe
     "ms1mv2_r50": ARCFACE, "ms1mv2_r100": ARCFACE,              # seed 000
     "ms1mv2_r50_softmax": SOFTMAX,                             # seed 000, stage 1
