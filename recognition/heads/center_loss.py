@@ -19,10 +19,11 @@ class CenterLoss(gluon.Block):
     """``forward(features, labels) -> (N,)`` per-sample loss; gradients reach features only.
 
     ``alpha`` in [0, 1) is the moving-average rate of :meth:`update_centers`
-    (``c <- c - (1 - alpha) * (c - x)``), ``loss_weight`` the loss's lambda.
+    (``c <- c - (1 - alpha) * (c - x)``), ``loss_weight`` the loss's lambda. Both come from
+    the config (`center_loss_alpha`, `center_loss_weight`); neither has a second default here.
     """
 
-    def __init__(self, num_classes, embedding_size, alpha, loss_weight=0.003):
+    def __init__(self, num_classes, embedding_size, alpha, loss_weight):
         super().__init__()
         if not 0.0 <= alpha < 1.0:
             raise ConfigError(f"center loss alpha must be in [0, 1), got {alpha}")
