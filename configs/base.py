@@ -51,6 +51,9 @@ config = dict(
     loss_scale=0.0,           # float16: static loss scale, or 0 for a dynamic one (skip the
                               # step and halve on overflow, double after 2,000 clean steps)
     seed=0,                   # seeds initialisation, data order and augmentation
+    device="auto",            # auto: GPU local_rank when MXNet sees one, else the CPU | gpu |
+                              # cpu | cpu:N (CPU context N: a stand-in that makes any array
+                              # left on the default context fail, as on a GPU)
     # --- logging, verification, checkpoints ----------------------------------------------
     output=None,              # run folder; None: work_dirs/<config name>
     log_every=50,             # steps between log lines

@@ -35,8 +35,10 @@ from recognition.training.monitor import (Logger, NonFiniteLoss, SpeedMeter,  # 
 from recognition.training.network import (build_network, load_exported_params,  # noqa: E402
                                           make_trainer, materialize)
 from recognition.training.objectives import make_objective  # noqa: E402
-from recognition.training.precision import Precision, count_non_finite  # noqa: E402
+from recognition.training.precision import (Precision, count_non_finite,  # noqa: E402
+                                            step_backbone)
 from recognition.training.runlock import hold_run_folder  # noqa: E402
+from recognition.training.shared_folder import check_shared_run_folder  # noqa: E402
 from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E402
 from recognition.training.verifier import AttributeVerifier, Verifier  # noqa: E402
 
@@ -53,12 +55,11 @@ class Run:
             cfg.rec, cfg.batch_size, (3, height, width), shuffle=True,
             part_index=workers.rank, num_parts=workers.size,
             preprocess_threads=cfg.preprocess_threads, cache_dir=cfg.data_cache_dir,
-            seed=cfg.seed + workers.rank, **cfg.augment)
+            seed=cfg.seed + workers.rank, device=workers.ctx, **cfg.augment)
         self.num_classes = cfg.num_classes or self.data.num_classes
         mx.random.seed(cfg.seed)
         Precision.check_context(cfg.dtype, workers.ctx)
-        self.precision = Precision(cfg.dtype, cfg.loss_scale, allreduce=lambda x: (
-            workers.comm.allreduce(x, name="grads_not_finite")))
+        self.precision = Precision(cfg.dtype, cfg.loss_scale)
         self.net = self.precision.cast_network(build_network(cfg, workers.ctx))
         attributes = is_attribute_model(cfg.network)
         self.objective = make_objective(cfg, workers, self.num_classes, attributes)
@@ -75,8 +76,17 @@ class Run:
         if workers.rank == 0 and cfg.verify_every > 0:
             self.verifier = self._make_verifier(attributes)
         self.step, self.epoch, self.batch_in_epoch, self.history, self.best = 0, 0, 0, [], None
-        self.losses = LossWindow()
+        self.losses = LossWindow(self.num_classes)
         self.last_checkpoint = None
+
+    @property
+    def last_checkpoint(self):
+        """Step of the last checkpoint written or resumed from (None: none yet)."""
+        return self.losses.last_checkpoint
+
+    @last_checkpoint.setter
+    def last_checkpoint(self, step):
+        self.losses.last_checkpoint = step
 
     @property
     def _input_shape(self):
@@ -125,7 +135,7 @@ class Run:
         """Refuse to save or score NaN/inf weights: the losses so far must be finite, and so
         must the weights (a step's loss is computed before its update, so the step that
         breaks the weights would otherwise be saved as the last good one)."""
-        self.losses.check(self.last_checkpoint)
+        self.losses.check()
         weights = [p.data() for p in self.net.collect_params().values()]
         if self.workers.any_flag(count_non_finite(weights + self.objective.weights()) > 0):
             raise non_finite_error("the weights", "NaN or inf", self.step, self.last_checkpoint)
@@ -207,15 +217,10 @@ class Run:
         labels = batch.label[0].as_in_context(ctx)
         lr = self.schedule(self.step)
         loss = self.objective.step(self.net, images, labels, self.precision)
-        skipped = self.precision.after_step(self.precision.grads_finite(self.net))
+        skipped = step_backbone(self.trainer, self.net, self.precision, lr, self.workers.size)
         if skipped:  # float16 overflow: every worker skips both optimisers
             self.log.info(f"step {self.step + 1}: {skipped}")
             return loss, lr
-        self.trainer.set_learning_rate(lr)
-        # the gradients are of the global mean loss: the backbone gradient is the SUM over
-        # workers, and the Horovod trainer averages them, so scale back by the world size
-        # and divide out the float16 loss scale (Gluon multiplies gradients by 1 / argument).
-        self.trainer.step(self.precision.scale / self.workers.size)
         self.objective.update(lr, self.cfg.momentum, self.cfg.weight_decay)
         return loss, lr
 
@@ -252,12 +257,18 @@ class Run:
         speed = SpeedMeter(global_batch, self.max_steps)
         speed.start(self.step)
         batches, stop_vote = self.batches(skip=self.batch_in_epoch), StopVote(self.workers.comm)
-        while self.step < self.max_steps and not stop_vote(stop):
+        while self.step < self.max_steps:
+            vote = stop_vote(stop)
+            if vote is True:  # one process: at once
+                break
             loss, lr = self.train_step(next(batches))
             self.step += 1
-            self.losses.add(self.step, loss)
+            # reads the previous step's loss, label check and vote: the one host read of a step
+            if self.losses.add(self.step, loss, self.objective.label_errors(),
+                               None if isinstance(vote, bool) else vote):
+                break
             if self.step % cfg.log_every == 0 or self.step == self.max_steps:
-                mean_loss = float(np.mean(self.losses.take(self.last_checkpoint)))
+                mean_loss = float(np.mean(self.losses.take()))
                 images_per_s, eta = speed.report(self.step)
                 fields = [f"step {self.step}/{self.max_steps}", f"epoch {self.epoch}",
                           f"loss {mean_loss:.4f}", self.objective.report(),
@@ -322,8 +333,9 @@ def main(argv=None):
 
 def train(cfg):
     """Train `cfg` in its run folder, which no other run may use meanwhile."""
-    workers = init_workers()
+    workers = init_workers(cfg.device)
     with hold_run_folder(cfg.output, workers.rank, workers.any_flag):
+        check_shared_run_folder(cfg.output, workers.comm)
         run = Run(cfg, workers)
         try:
             run.log.info(f"{workers.size} worker(s), {run.num_classes} classes, "

@@ -42,6 +42,12 @@ def _check_optimisation(config):
     from .training.precision import DTYPES
 
     _require(config["dtype"] in DTYPES, "dtype", config["dtype"], f"one of {DTYPES}")
+    from .training.distributed import DEVICES, worker_device
+
+    try:  # the form only: which GPUs exist is the worker's business
+        worker_device(config["device"], 0, 1, num_gpus=1)
+    except ConfigError:
+        _require(False, "device", config["device"], DEVICES)
     _require(_finite(config["loss_scale"]) and config["loss_scale"] >= 0, "loss_scale",
              config["loss_scale"], ">= 0 (0: dynamic)")
 

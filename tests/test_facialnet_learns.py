@@ -52,7 +52,8 @@ def test_facialnet_recipe_learns_gender_instead_of_collapsing(faces, tmp_path):
     run.restore()
     losses = []
     step = run.train_step
-    run.train_step = lambda batch: losses.append(float(step(batch)[0])) or (losses[-1], cfg.lr)
+    run.train_step = lambda batch: (losses.append(float(step(batch)[0].asscalar()))
+                                    or (losses[-1], cfg.lr))
     run.train(stop=False)
     assert len(losses) == STEPS and np.all(np.isfinite(losses)), losses
 

@@ -18,6 +18,7 @@ import pytest
 
 from images import make_image_folder
 from recognition.data.im2rec import pack_image_folder
+from recognition.training.shared_folder import TOKEN_NAME
 from recognition.data.rec_check import part_keys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +76,8 @@ def test_only_rank_0_writes_the_model_and_the_log(multihost_run):
     shard = "fc-{}-rank{}of{}.params"
     assert ranks[0]["moved"] and set(ranks[0]["moved"]) == {
         shard.format(STEPS, 0, WORKERS), "model-symbol.json", f"model-{STEPS:04d}.params",
-        f"trainer-{STEPS}.states", f"state-{STEPS}.json", "checkpoint.json"}
+        f"trainer-{STEPS}.states", f"state-{STEPS}.json", "checkpoint.json",
+        TOKEN_NAME}  # the token every rank reads back: the folder is shared
     for r in range(1, WORKERS):  # every other rank writes its own shard and nothing else
         assert ranks[r]["moved"] == [shard.format(STEPS, r, WORKERS)]
     log = (output / "train.log").read_text()
@@ -107,3 +109,18 @@ def test_each_rank_reads_its_own_part(multihost_run):
     for a in range(WORKERS):  # no image is in the first batch of two ranks
         for b in range(a + 1, WORKERS):
             assert not firsts[a] & firsts[b]
+
+
+@pytest.mark.parametrize("mode", ["same", "local"])
+def test_a_run_folder_that_is_not_shared_stops_every_rank(run_horovod, tmp_path, mode):
+    """Two folders stand for two hosts' local disks: rank 1 does not see the token rank 0
+    wrote, and both ranks stop naming the host that does not share the folder."""
+    script = os.path.join(REPO, "tests", "hvd_scripts", "shared_folder.py")
+    run_horovod([script, str(tmp_path), mode])
+    results = [open(tmp_path / f"result{rank}.txt").read() for rank in (0, 1)]
+    if mode == "same":
+        assert results == ["ok", "ok"]
+        return
+    assert all("is not shared by every worker" in r for r in results)
+    assert "rank(s) [1] on other hosts do not see it" in results[0]
+    assert "this worker (rank 1, host node1) does not see it" in results[1]

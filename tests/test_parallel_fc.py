@@ -226,3 +226,98 @@ def test_two_horovod_workers_match_single_process(run_horovod, tmp_path):
     assert str(ranks[1]["bad_input_error"]).startswith("labels must be in [0, 11)")
     merged = merge_shards([load_shard(shard_path(str(tmp_path / "fc"), r, 2)) for r in (0, 1)])
     np.testing.assert_array_equal(merged.weight, weight)
+
+
+def _draws(fc, labels, trials):
+    """Sets of local rows the device sampler picks for `labels`, `trials` times."""
+    y = nd.array(labels, dtype="int32")
+    held = (y >= 0) * (y < fc.num_local)
+    capacity = fc._sample_capacity(len(labels))
+    draws = []
+    for _ in range(trials):
+        index, valid = fc._sample(y, held, capacity)
+        used = int(valid.sum().asscalar())
+        draws.append(index[:used].asnumpy())
+    return capacity, draws
+
+
+def test_device_sampler_draws_what_the_host_sampler_did():
+    """Before, a NumPy sampler on the host kept every positive and drew the other
+    max(round(rate * C), P) - P rows uniformly without replacement. The device sampler (random
+    scores, positives lifted, top-k) must give the same distribution: positives always, that
+    many rows, each negative with probability k / (C - P), and pairs of negatives together
+    with probability k (k - 1) / ((C - P)(C - P - 1)), as a uniform subset does."""
+    mx.random.seed(11)
+    num_classes, rate, trials = 40, 0.25, 3000
+    fc = ParallelFC(num_classes, 4, sample_rate=rate, seed=0)
+    labels = np.array([3, 17, 17, 30, 3, 8])            # 4 positives among 6 rows
+    capacity, draws = _draws(fc, labels, trials)
+    positives = np.unique(labels)
+    negatives = np.setdiff1d(np.arange(num_classes), positives)
+    k = int(round(rate * num_classes)) - positives.size  # 6 negatives of 36
+    assert capacity == 10
+    hits = np.zeros(num_classes)
+    together = np.zeros((negatives.size, negatives.size))
+    for rows in draws:
+        assert rows.size == k + positives.size and np.all(np.diff(rows) > 0)
+        assert set(positives) <= set(rows)
+        hits[rows] += 1
+        drawn = np.isin(negatives, rows).astype(float)
+        together += np.outer(drawn, drawn)
+    p = k / negatives.size
+    freq = hits[negatives] / trials
+    sigma = math.sqrt(p * (1 - p) / trials)
+    assert np.all(np.abs(freq - p) < 5 * sigma), (freq, p)
+    assert abs(freq.mean() - p) < 5 * sigma / math.sqrt(negatives.size)
+    pair_p = k * (k - 1) / (negatives.size * (negatives.size - 1))
+    pair_freq = together[np.triu_indices(negatives.size, 1)] / trials
+    pair_sigma = math.sqrt(pair_p * (1 - pair_p) / trials)
+    assert np.all(np.abs(pair_freq - pair_p) < 5 * pair_sigma), (pair_freq.min(),
+                                                                  pair_freq.max(), pair_p)
+    # a uniform subset: every negative equally likely (chi-square, 35 dof, p ~ 1e-4 bound)
+    chi2 = np.sum((hits[negatives] - trials * p) ** 2 / (trials * p * (1 - p)))
+    assert chi2 < 70, chi2
+
+
+def test_more_positives_than_the_rate_keeps_them_all_and_nothing_else():
+    mx.random.seed(12)
+    fc = ParallelFC(50, 4, sample_rate=0.1, seed=0)     # round(0.1 * 50) = 5 < 8 positives
+    labels = np.array([1, 4, 9, 16, 25, 36, 49, 2])
+    _, draws = _draws(fc, labels, 20)
+    for rows in draws:
+        np.testing.assert_array_equal(rows, np.sort(labels))
+
+
+def test_padding_rows_are_neither_scored_nor_updated():
+    """With a batch larger than the sampled rows the device gathers `batch` rows and ignores
+    the ones past what the step uses: the loss, gradients and update are those of the rows
+    the step uses (reference: the same step on that subset)."""
+    mx.random.seed(13)
+    weight, feats, labels = make_data(60, 12, seed=8)
+    labels = np.array([5, 5, 7, 7, 9, 9, 5, 7, 9, 5, 7, 9])   # 3 positives, 6 rows wanted
+    momentum = np.random.RandomState(1).randn(60, 8).astype(np.float32)
+    fc = local_fc(60, weight, sample_rate=0.1, seed=0)
+    fc.set_full_weight(weight, momentum)
+    loss, feat_grad = fc.forward_backward_async(nd.array(feats), labels, [12])
+    index = fc.sampled_index
+    assert fc._sample_capacity(12) == 12 and len(index) == 6 and {5, 7, 9} <= set(index)
+    sub_labels = np.searchsorted(index, labels)
+    ref_loss, ref_x, ref_w = reference(weight[index], feats, sub_labels, **PRESETS["arcface"])
+    assert float(loss.asscalar()) == pytest.approx(ref_loss, rel=1e-5)
+    assert_rel(feat_grad.asnumpy(), ref_x, what="features")
+    grad = fc.weight_grad.asnumpy()
+    assert_rel(grad[:6], ref_w, what="sampled centres")
+    assert np.all(grad[6:] == 0)
+    fc.update(lr=0.1, momentum=0.9, wd=5e-4)
+    others = np.setdiff1d(np.arange(60), index)
+    np.testing.assert_array_equal(fc.weight.asnumpy()[others], weight[others])
+    np.testing.assert_array_equal(fc.momentum.asnumpy()[others], momentum[others])
+    new_mom = 0.9 * momentum[index] - 0.1 * (grad[:6] + 5e-4 * weight[index])
+    np.testing.assert_allclose(fc.momentum.asnumpy()[index], new_mom, rtol=1e-5, atol=1e-6)
+
+
+def test_out_of_range_labels_are_counted_on_the_device():
+    weight, feats, _ = make_data(11, 4, seed=9)
+    fc = local_fc(11, weight)
+    fc.forward_backward_async(nd.array(feats), np.array([0, 11, -1, 10]), [4])
+    assert fc.label_errors.asscalar() == 2

@@ -4,13 +4,19 @@ GEMM on the CPU, so convolutional backbones in float16 need a GPU; these pieces 
 What a user relies on: updates smaller than float16's resolution still accumulate (float32
 master weights), the loss scale is divided out of the update, an overflowing step is skipped
 and the scale halved, and checkpoints come out float32."""
+import json
+import os
+
 import mxnet as mx
 import numpy as np
 import pytest
 from mxnet import autograd, gluon
 
 from recognition.training.checkpoint import export_network
-from recognition.training.precision import Precision, count_non_finite
+from recognition.training.precision import Precision, count_non_finite, step_backbone
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Scale(gluon.HybridBlock):
@@ -38,14 +44,12 @@ def _setup(precision, lr=1e-4):
 
 
 def _step(net, trainer, precision, x, coef):
-    """One loop step as train.py does it: scaled backward, overflow check, unscaled update."""
+    """One loop step as train.py does it: scaled backward, then the backbone step (all-reduce,
+    overflow check of the sums, unscaled update)."""
     with autograd.record():
         y = precision.output(net(precision.input(x)))
     y.backward(coef * precision.scale)
-    skipped = precision.after_step(precision.grads_finite(net))
-    if not skipped:
-        trainer.step(precision.scale)   # Gluon multiplies the gradients by 1 / this
-    return skipped
+    return step_backbone(trainer, net, precision, trainer.learning_rate, world_size=1)
 
 
 X = mx.nd.array(np.linspace(0.5, 1.5, 32).reshape(4, 8))
@@ -146,3 +150,19 @@ def test_finiteness_of_many_arrays_of_two_dtypes():
     arrays[-2][1] = float("nan")  # in the last float32 group
     arrays[-1][0] = float("inf")  # and the float16 one
     assert count_non_finite(arrays) == 2
+
+
+def test_an_overflow_of_the_workers_sum_skips_the_step_on_every_worker(run_horovod, tmp_path):
+    """Each worker's float16 gradient is finite (40,000 < 65,504); Horovod's sum of two is not.
+    Checked before the all-reduce (as before), the sum's inf reached the weights."""
+    script = os.path.join(REPO, "tests", "hvd_scripts", "float16_sum_overflow.py")
+    run_horovod([script, str(tmp_path)])
+    for rank in (0, 1):
+        result = json.load(open(tmp_path / f"rank{rank}.json"))
+        assert result["local_grads_finite"] is True           # what a local check saw
+        assert "overflowed" in result["overflow_step"]         # skipped on every worker
+        assert result["weights_after_overflow"] == result["weights_before"]
+        assert result["scale_after_overflow"] == result["scale_before"] / 2
+        assert result["clean_step"] is None                    # 2 x 20,000 fits: applied
+        assert result["weights_after_clean"] != result["weights_before"]
+        assert all(np.isfinite(result["weights_after_clean"]))

@@ -16,7 +16,8 @@ from recognition.fileio import write_failure_message
 from recognition.training.checkpoint import CheckpointWriteError, Checkpointer
 from recognition.training.distributed import init_workers
 from recognition.training.monitor import NonFiniteLoss
-from recognition.training.runlock import RunFolderBusy, RunLock
+from recognition.training import runlock
+from recognition.training.runlock import RunFolderBusy, RunLock, RunLockError, hold_run_folder
 from tiny_faces import tiny_faces, write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,20 +46,20 @@ def test_a_step_that_breaks_the_weights_is_never_saved(tiny_config, tmp_path, wh
     """save_every 1: the update of step 3 makes the weights NaN while its loss (computed
     before the update) is finite; checkpoint 3 must not be written nor named good."""
     run = make_run(tiny_config, output=str(tmp_path), max_steps=6, save_every=1)
-    update, trainer_step = run.objective.update, run.trainer.step
+    update, trainer_update = run.objective.update, run.trainer.update
 
     def poisoned_update(*args):
         update(*args)
         if run.step == 2 and where == "classifier":  # run.step counts from 0 inside the step
             run.objective.fc.weight[0] = float("nan")
 
-    def poisoned_trainer_step(*args):
-        trainer_step(*args)
+    def poisoned_trainer_update(*args):
+        trainer_update(*args)
         if run.step == 2 and where == "backbone":
             param = next(iter(run.net.collect_params().values()))
             param.set_data(param.data() * float("inf"))
 
-    run.objective.update, run.trainer.step = poisoned_update, poisoned_trainer_step
+    run.objective.update, run.trainer.update = poisoned_update, poisoned_trainer_update
     with pytest.raises(NonFiniteLoss, match=r"weights became NaN or inf at step 3; "
                                             r"the last good checkpoint \(step 2\) is kept"):
         run.train(stop=False)
@@ -202,6 +203,54 @@ def test_lock_is_exclusive_within_one_process_too(tmp_path):
         with pytest.raises(RunFolderBusy, match=f"PID {os.getpid()}"):
             RunLock(str(tmp_path)).acquire()
     RunLock(str(tmp_path)).acquire().release()
+
+
+def _flock_failing_with(monkeypatch, code):
+    def flock(fd, operation):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(runlock.fcntl, "flock", flock)
+
+
+@pytest.mark.parametrize("code", [errno.EWOULDBLOCK, errno.EAGAIN], ids=errno.errorcode.get)
+def test_only_ewouldblock_means_busy(tmp_path, monkeypatch, code):
+    _flock_failing_with(monkeypatch, code)
+    with pytest.raises(RunFolderBusy, match="in use by another training run"):
+        RunLock(str(tmp_path)).acquire()
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL],
+                         ids=errno.errorcode.get)
+def test_a_file_system_without_flock_is_named_not_called_busy(tmp_path, monkeypatch, code):
+    """NFS/FUSE mounts without flock fail with these; no other run is involved."""
+    _flock_failing_with(monkeypatch, code)
+    with pytest.raises(RunLockError) as info:
+        RunLock(str(tmp_path)).acquire()
+    message = str(info.value)
+    assert not isinstance(info.value, RunFolderBusy)
+    assert "in use" not in message
+    assert errno.errorcode[code] in message and "does not support flock" in message
+    assert "local disk or another lock-capable file system" in message
+
+
+def test_other_flock_errors_name_their_cause(tmp_path, monkeypatch):
+    _flock_failing_with(monkeypatch, errno.EIO)
+    with pytest.raises(RunLockError, match="EIO") as info:
+        RunLock(str(tmp_path)).acquire()
+    assert not isinstance(info.value, RunFolderBusy) and "in use" not in str(info.value)
+
+
+def test_every_worker_stops_when_the_folder_cannot_be_locked(tmp_path, monkeypatch):
+    """Rank 0's lock error reaches all workers through the flag, as a busy folder does."""
+    _flock_failing_with(monkeypatch, errno.ENOLCK)
+    flags = []
+
+    def any_flag(flag):
+        flags.append(flag)
+        return flag
+    with pytest.raises(RunLockError, match="ENOLCK"):
+        with hold_run_folder(str(tmp_path), 0, any_flag, log=None):
+            pass
+    assert flags == [True]
 
 
 def test_stale_temporaries_are_removed_at_start(tiny_config, tmp_path, capsys):

@@ -18,7 +18,7 @@ from .convert import image_only_view
 from .rec_check import check_records, part_keys
 from .recordio import INSIGHTFACE, RecordDataset, describe_record
 
-__all__ = ["FaceRecordIter", "AUGMENTATIONS"]
+__all__ = ["FaceRecordIter", "AUGMENTATIONS", "pinned_device_id"]
 
 # ImageRecordIter's own augmentation flags users may turn on (name -> meaning).
 AUGMENTATIONS = {
@@ -33,6 +33,12 @@ AUGMENTATIONS = {
     "inter_method": "resize interpolation: 0 nearest, 1 bilinear, 2 cubic, 3 area (default "
                     "when the stored size differs, as verification resizes), 4 Lanczos",
 }
+
+
+def pinned_device_id(ctx):
+    """ImageRecordIter's `device_id` for batches bound to `ctx`: the GPU's own id (host
+    memory pinned for it), or -1 (plain memory) for a CPU context."""
+    return ctx.device_id if ctx.device_type == "gpu" else -1
 
 
 class FaceRecordIter:
@@ -58,12 +64,17 @@ class FaceRecordIter:
         record check are kept (default: beside the file).
     seed : int
         Shuffle and augmentation seed.
+    device : mx.Context
+        Where the batches go: on a GPU the reader stages them in host memory pinned for THAT
+        GPU (ImageRecordIter's `device_id`; its default 0 makes every worker of a node open
+        GPU 0); on the CPU in plain memory.
     **augment
         Any of :data:`AUGMENTATIONS`.
     """
 
     def __init__(self, path, batch_size, data_shape=(3, 112, 112), shuffle=True, part_index=0,
-                 num_parts=1, preprocess_threads=2, cache_dir=None, seed=0, **augment):
+                 num_parts=1, preprocess_threads=2, cache_dir=None, seed=0, device=None,
+                 **augment):
         unknown = sorted(set(augment) - set(AUGMENTATIONS))
         if unknown:
             raise ConfigError(f"unknown augmentation(s) {unknown}; known: "
@@ -95,9 +106,15 @@ class FaceRecordIter:
             path_imgrec=rec, path_imgidx=idx, data_shape=tuple(data_shape),
             batch_size=batch_size, shuffle=shuffle, part_index=part_index, num_parts=num_parts,
             preprocess_threads=preprocess_threads, label_width=self.label_width,
-            round_batch=True, **augment)
+            round_batch=True, device_id=pinned_device_id(device or mx.cpu()), **augment)
         self.dataset.close()
-        self.reseed(seed)
+        self._seed, self._reader = seed, None  # MXNet's reader is made when first needed
+
+    @property
+    def _iter(self):
+        if self._reader is None:
+            self.reseed(self._seed)
+        return self._reader
 
     def reseed(self, seed):
         """Restart from the beginning with order and augmentation drawn from `seed` only.
@@ -105,8 +122,11 @@ class FaceRecordIter:
         Training re-seeds every epoch with a seed derived from the epoch number, so a resumed
         run replays exactly the batches an uninterrupted one would have read.
         """
+        # The old reader's prefetch threads are stopped before the next one starts: two
+        # readers decoding at once were the scene of a rare crash at start-up.
+        self._reader, self._seed = None, seed
         try:
-            self._iter = mx.io.ImageRecordIter(seed=seed, seed_aug=seed, **self._options)
+            self._reader = mx.io.ImageRecordIter(seed=seed, seed_aug=seed, **self._options)
         except mx.base.MXNetError as exc:
             raise self._damage_error(exc) from None
 

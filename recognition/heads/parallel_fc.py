@@ -20,10 +20,22 @@ divides by the ``step`` argument, hence ``trainer.step(1.0 / W)`` (``trainer.ste
 process).
 
 Partial FC (``sample_rate < 1``): each step keeps every centre that is a positive of the global
-batch plus random negatives up to ``sample_rate * num_local`` rows, and the softmax runs over
-those only; ``update`` then touches the weight and momentum of the sampled rows only.
-The backward is written by hand so that no C-wide or normalised copy of the centres is made:
-per worker the state is weight + gradient + momentum, each ``ceil(C/W) x D`` float32.
+batch plus uniformly drawn negatives, ``max(round(sample_rate * num_local), positives)`` rows
+in all, and the softmax runs over those only; ``update`` then touches the weight and momentum
+of those rows only. The rows are drawn on the device as in Partial FC v2 (random scores,
+positives lifted above every negative, top-k) into a fixed number of slots, so the host never
+learns how many positives there were; slots past what the step uses are padding that the
+softmax and the update ignore. The negatives come from the device's random generator, seeded
+with ``seed + rank``.
+
+On the training loop's path (``forward_backward_async`` with fixed row counts) nothing is read
+back to the host: out-of-range labels are counted on the device (``label_errors``) and read
+with the loss a step later.
+
+Memory per worker: weight + gradient + momentum, each ``ceil(C/W) x D`` float32 (the backward
+is written by hand: no normalised copy of the centres), plus exactly two ``N x K`` float32
+arrays reused between steps (cosines; logits turned into probabilities and then into the
+gradient in place), which is the Partial FC paper's 3 x MemW + 2 x MemLogits.
 ``update`` follows MXNet's SGD (``mom = momentum*mom - lr*(grad + wd*w); w += mom``).
 """
 import mxnet as mx
@@ -66,14 +78,25 @@ class ParallelFC:
         self.class_start, self.num_local = shard_range(self.num_classes, self.comm.size,
                                                        self.comm.rank)
         shape = (self.num_local, self.embedding_size)
-        self.weight = nd.random.normal(0.0, init_std, shape=shape, ctx=self.ctx)
-        self.momentum = nd.zeros(shape, ctx=self.ctx)
-        self._rng = np.random.RandomState(None if seed is None else seed + self.comm.rank)
+        self._stores = None
+        if self.sample_rate < 1.0:  # a spare row past the centres takes the padding's writes
+            self._stores = [nd.zeros((self.num_local + 1, self.embedding_size), ctx=self.ctx)
+                            for _ in range(2)]
+            self.weight, self.momentum = (store[:self.num_local] for store in self._stores)
+            nd.random.normal(0.0, init_std, shape=shape, ctx=self.ctx, out=self.weight)
+        else:
+            self.weight = nd.random.normal(0.0, init_std, shape=shape, ctx=self.ctx)
+            self.momentum = nd.zeros(shape, ctx=self.ctx)
+        if self.sample_rate < 1.0 and seed is not None:  # workers draw different negatives
+            mx.random.seed(seed + self.comm.rank, ctx=self.ctx)
         self._full_grad = None
-        self.weight_grad = None      # d loss / d centres of the last step (rows: sampled_index)
-        self.sampled_index = None    # local rows used by the last step; None = all rows
+        self.weight_grad = None      # d loss / d centres of the last step (rows: _index)
+        self.label_errors = None     # labels outside [0, C) in the last step's global batch
+        self._index = None           # local rows used by the last step (device); None = all
+        self._valid = None           # 1.0 for the rows of _index the step used, 0.0 padding
         self._rows = None            # the centres used by the last step (a copy when sampled)
         self._buffers = {}           # scratch rows for partial FC, kept between steps
+        self._logits = None          # the two N x K arrays of the softmax, kept between steps
 
     # ------------------------------------------------------------------ one step
     def forward_backward(self, features, labels):
@@ -98,27 +121,42 @@ class ParallelFC:
             return self._step(features, labels, counts)
 
     def _step(self, features, labels, counts):
-        labels_np, problem = self._check_inputs(features, labels)
         ctx, fixed = self.ctx, counts is not None
-        if counts is None:
+        if fixed:  # the training loop's path: nothing is read back from the device
+            y = self._device_labels(features, labels)
+        else:
+            labels_np, problem = self._check_inputs(features, labels)
             counts, bad = gather_counts(self.comm, features.shape[0], ctx, name="fc.counts",
                                         flag=problem is not None)
             problem = problem or ("bad features or labels on another worker" if bad else None)
-        if problem:
-            raise ValueError(problem)
-        x, y = self._gather(features.astype("float32").as_in_context(ctx),
-                            nd.array(labels_np, ctx=ctx, dtype="int32"), counts, fixed)
-        rows, mask, col = self._columns(y)
+            if problem:
+                raise ValueError(problem)
+            y = nd.array(labels_np, ctx=ctx, dtype="int32")
+        x, y = self._gather(features.astype("float32").as_in_context(ctx), y, counts, fixed)
+        self.label_errors = nd.sum((y < 0) + (y >= self.num_classes)).astype("float32")
+        rows, mask, col, valid = self._columns(y)
         x_norm = nd.maximum(nd.norm(x, axis=1, keepdims=True), _EPS)
         x_hat = x / x_norm
         w_inv = 1.0 / nd.maximum(_row_norms(rows), _EPS)
-        loss, dcos, cos = self._softmax(x_hat, rows, w_inv, mask, col)
-        scaled = dcos * w_inv.reshape(1, -1)  # d loss / d (x^ . w) per centre
+        loss, scaled, radial = self._softmax(x_hat, rows, w_inv, mask, col, valid)
         self._rows = rows
-        self.weight_grad = self._centre_grad(scaled, dcos, cos, x_hat, rows, w_inv)
+        self.weight_grad = self._centre_grad(scaled, radial, x_hat, rows, w_inv)
         start = sum(counts[:self.comm.rank])
         feat_grad = self._feature_grad(scaled, x_hat, x_norm, rows, start, counts)
         return loss, feat_grad.astype(features.dtype).as_in_context(features.context)
+
+    def _device_labels(self, features, labels):
+        """Labels as int32 on the FC's device, checking shapes only (their range is counted
+        on the device into ``label_errors``, which the training loop reads a step later)."""
+        if features.ndim != 2 or features.shape[1] != self.embedding_size:
+            raise ValueError(f"features must be (N, {self.embedding_size}), got "
+                             f"{features.shape}")
+        if not isinstance(labels, nd.NDArray):
+            labels = nd.array(np.asarray(labels), ctx=self.ctx)
+        labels = labels.reshape((-1,))
+        if labels.shape[0] != features.shape[0]:
+            raise ValueError(f"{labels.shape[0]} labels for {features.shape[0]} features")
+        return labels.as_in_context(self.ctx).astype("int32")
 
     def _gather(self, x, y, counts, fixed):
         """Every worker's features and labels, in rank order.
@@ -142,27 +180,57 @@ class ParallelFC:
                 self.comm.allreduce(ys, op="sum", name="fc.labels"))
 
     def _columns(self, y):
-        """The centres used this step, and for each gathered row whether its class is held
-        here (float mask) and at which of those centres (int32; 0 where not held).
+        """The centres used this step; for each gathered row whether its class is held here
+        (float mask) and at which of those centres (int32; 0 where not held); and which of
+        the centres count (float, None: all of them).
 
-        The full classifier works it out on the device; partial FC needs the positives on the
-        host to sample around them."""
+        Everything is computed on the device: partial FC draws its negatives there too."""
+        local = y - self.class_start
+        held = (local >= 0) * (local < self.num_local)
+        capacity = self._sample_capacity(y.shape[0])
+        if capacity is None:
+            self._index = self._valid = None
+            return self.weight, held.astype("float32"), local * held, None
+        index, valid = self._sample(local, held, capacity)
+        self._index, self._valid = index, valid
+        rows = nd.take(self.weight, index, out=self._buffer("rows", capacity))
+        inverse = nd.scatter_nd(nd.arange(capacity, ctx=self.ctx, dtype="int32"),
+                                index.reshape((1, -1)), shape=(self.num_local,))
+        col = nd.take(inverse, local * held)
+        return rows, held.astype("float32"), col, valid
+
+    def _sample_capacity(self, n_total):
+        """Rows gathered for a sampled step, or None for the full classifier.
+
+        A step uses ``max(round(rate * num_local), positives)`` centres, and the positives
+        are at most the global batch: a fixed capacity of the larger of the two lets the
+        device sample without telling the host how many positives there were; the rows past
+        what a step uses are padding that the softmax and the update ignore."""
         if self.sample_rate >= 1.0:
-            self.sampled_index = None
-            local = y - self.class_start
-            held = (local >= 0) * (local < self.num_local)
-            return self.weight, held.astype("float32"), local * held
-        local = y.asnumpy().astype(np.int64) - self.class_start
-        held = (local >= 0) & (local < self.num_local)
-        self.sampled_index = self._sample(np.unique(local[held]))
-        if self.sampled_index is None:
-            rows, cols = self.weight, np.where(held, local, 0)
-        else:
-            index = nd.array(self.sampled_index, ctx=self.ctx, dtype="int64")
-            rows = nd.take(self.weight, index, out=self._buffer("rows", index.shape[0]))
-            cols = np.where(held, np.searchsorted(self.sampled_index, local), 0)
-        return (rows, nd.array(held, ctx=self.ctx, dtype="float32"),
-                nd.array(cols, ctx=self.ctx, dtype="int32"))
+            return None
+        wanted = int(round(self.sample_rate * self.num_local))
+        if wanted >= self.num_local:
+            return None
+        return min(self.num_local, max(wanted, n_total, 1))
+
+    def _sample(self, local, held, capacity):
+        """Every positive plus uniformly drawn negatives, up to ``max(round(rate*num_local),
+        positives)`` centres, as Partial FC v2 does: random scores, positives lifted above
+        every negative, top-k. Returns the rows (sorted, padding last) and their validity."""
+        num_local, ctx = self.num_local, self.ctx
+        spill = nd.where(held, local, nd.full(local.shape, num_local, ctx=ctx, dtype="int32"))
+        positive = nd.scatter_nd(nd.ones(local.shape, ctx=ctx), spill.reshape((1, -1)),
+                                 shape=(num_local + 1,))[:num_local]
+        scores = nd.random.uniform(0.0, 1.0, shape=(num_local,), ctx=ctx) + 2.0 * positive
+        top = nd.topk(scores, k=capacity, ret_typ="indices", dtype="int32")
+        wanted = int(round(self.sample_rate * num_local))
+        used = nd.maximum(nd.sum(positive), wanted)  # on the device: never read back
+        rank = nd.arange(capacity, ctx=ctx)
+        padding = nd.broadcast_greater_equal(rank, used)
+        shift = padding.astype("int32") * num_local
+        # used rows ascending, then the padding rows: exactly `used` keys are below num_local
+        index = nd.sort(top + shift) - shift
+        return index, 1.0 - padding
 
     def _check_inputs(self, features, labels):
         """Labels as int32 and a description of what is wrong (None when all is well)."""
@@ -178,51 +246,69 @@ class ParallelFC:
                                f"[{labels_np.min()}, {labels_np.max()}]")
         return labels_np.astype(np.int32), None
 
-    def _sample(self, positives):
-        """Sorted local rows to use this step (all positives kept), or None for all rows."""
-        if self.sample_rate >= 1.0:
-            return None
-        num_sample = max(int(round(self.sample_rate * self.num_local)), positives.size)
-        if num_sample >= self.num_local:
-            return None
-        keys = self._rng.random_sample(self.num_local)
-        keys[positives] = 2.0
-        return np.sort(np.argpartition(-keys, num_sample - 1)[:num_sample])
+    def _logit_buffers(self, n_total, k):
+        """The two N x K float32 arrays of a step, reused between steps: the cosines (later
+        their product with the gradient), and the logits, which become the probabilities
+        and then the gradient in place. Nothing else of that size is made."""
+        if self._logits is None or self._logits[0].shape != (n_total, k):
+            self._logits = (nd.empty((n_total, k), ctx=self.ctx),
+                            nd.empty((n_total, k), ctx=self.ctx))
+        return self._logits
 
-    def _softmax(self, x_hat, rows, w_inv, mask, col):
-        """Global softmax CE over all workers; returns loss (NDArray), d loss / d cos, cos."""
-        spec = self.spec
-        n_total, k = x_hat.shape[0], rows.shape[0]
-        cos = nd.clip(nd.dot(x_hat, rows, transpose_b=True) * w_inv.reshape(1, -1), -1.0, 1.0)
+    def _softmax(self, x_hat, rows, w_inv, mask, col, valid):
+        """Global softmax CE over all workers, in two N x K buffers.
+
+        Returns the loss (NDArray), ``d loss / d (x^ . w_j)`` (N x K, the second buffer) and
+        ``sum_i d loss / d cos_ij * cos_ij`` per centre (the radial part of the centre
+        gradient)."""
+        spec, n_total = self.spec, x_hat.shape[0]
+        cos, grad = self._logit_buffers(n_total, rows.shape[0])
+        nd.dot(x_hat, rows, transpose_b=True, out=cos)
+        nd.broadcast_mul(cos, w_inv.reshape((1, -1)), out=cos)
+        nd.clip(cos, -1.0, 1.0, out=cos)
+        targets = nd.stack(nd.arange(n_total, ctx=self.ctx, dtype="int32"), col)
         cos_t = nd.pick(cos, col, axis=1)
         phi = target_logit(cos_t, spec)
-        onehot = nd.one_hot(col, k) * mask.reshape(-1, 1)
-        logits = (cos + onehot * (phi - cos_t).reshape(-1, 1)) * spec.s
-        gmax = self.comm.allreduce(nd.max(logits, axis=1), op="max", name="fc.max")
-        exp = nd.exp(logits - gmax.reshape(-1, 1))
-        gsum = self.comm.allreduce(nd.sum(exp, axis=1), op="sum", name="fc.sum")
+        cos.copyto(grad)
+        grad *= spec.s                                     # logits ...
+        self._set_targets(grad, targets, mask, phi * spec.s, cos_t * spec.s)
+        gmax = self.comm.allreduce(nd.max(grad, axis=1), op="max", name="fc.max")
+        nd.broadcast_sub(grad, gmax.reshape((-1, 1)), out=grad)
+        nd.exp(grad, out=grad)                             # ... exponentials ...
+        if valid is not None:
+            nd.broadcast_mul(grad, valid.reshape((1, -1)), out=grad)
+        gsum = self.comm.allreduce(nd.sum(grad, axis=1), op="sum", name="fc.sum")
         row_loss = mask * (nd.log(gsum) + gmax - phi * spec.s)
-        row_loss = self.comm.allreduce(row_loss, op="sum", name="fc.loss")
-        loss = row_loss.mean()
-        dcos = (exp / gsum.reshape(-1, 1) - onehot) * (spec.s / n_total)
+        loss = self.comm.allreduce(row_loss, op="sum", name="fc.loss").mean()
+        unit = spec.s / n_total
+        nd.broadcast_mul(grad, (unit / gsum).reshape((-1, 1)), out=grad)  # ... p * s / N ...
+        p_t = nd.pick(grad, col, axis=1)
         dphi = target_logit_grad(cos_t, spec)
-        dcos_t = nd.pick(dcos, col, axis=1)
-        dcos = dcos + onehot * (dcos_t * (dphi - 1.0)).reshape(-1, 1)
-        return loss, dcos, cos
+        self._set_targets(grad, targets, mask, (p_t - unit) * dphi, p_t)  # ... d loss / d cos
+        cos *= grad
+        radial = nd.sum(cos, axis=0)
+        nd.broadcast_mul(grad, w_inv.reshape((1, -1)), out=grad)
+        return loss, grad, radial
 
-    def _centre_grad(self, scaled, dcos, cos, x_hat, rows, w_inv):
+    @staticmethod
+    def _set_targets(matrix, targets, mask, value, unchanged):
+        """``matrix[i, col_i] = value_i`` where row i's class is held here, in place."""
+        chosen = mask * value + (1.0 - mask) * unchanged
+        nd._internal._scatter_set_nd(lhs=matrix, rhs=chosen, indices=targets,
+                                     shape=matrix.shape, out=matrix)
+
+    def _centre_grad(self, scaled, radial, x_hat, rows, w_inv):
         """d loss / d w_j = (A_j - (w^_j . A_j) w^_j) / |w_j| with A = dcos^T x^.
 
         Written as ``scaled^T x^ - (w^_j . A_j) / |w_j|^2 * w_j``: two passes over the
         centres and no normalised copy of them.
         """
-        if self.sampled_index is None:
+        if self._index is None:
             if self._full_grad is None:
                 self._full_grad = nd.zeros(rows.shape, ctx=self.ctx)
             grad = self._full_grad
         else:
             grad = self._buffer("grad", rows.shape[0])
-        radial = nd.sum(dcos * cos, axis=0)  # w^_j . A_j
         nd.broadcast_mul(rows, (-radial * w_inv * w_inv).reshape(-1, 1), out=grad)
         nd.linalg.gemm(scaled, x_hat, grad, transpose_a=True, alpha=1.0, beta=1.0, out=grad)
         return grad
@@ -241,16 +327,28 @@ class ParallelFC:
         if self.weight_grad is None:
             raise RuntimeError("call forward_backward before update")
         kw = dict(lr=lr, momentum=momentum, wd=wd)
-        if self.sampled_index is None:
+        if self._index is None:
             nd.sgd_mom_update(self.weight, self.weight_grad, self.momentum, out=self.weight, **kw)
-        else:
-            index = nd.array(self.sampled_index, ctx=self.ctx, dtype="int64")
-            rows = self._rows
-            mom = nd.take(self.momentum, index, out=self._buffer("momentum", index.shape[0]))
+        else:  # MXNet's fused update on the gathered rows; the padding's go to the spare row
+            rows, mom = self._rows, self._buffer("momentum", self._index.shape[0])
+            nd.take(self.momentum, self._index, out=mom)
             nd.sgd_mom_update(rows, self.weight_grad, mom, out=rows, **kw)
-            self.weight[index] = rows
-            self.momentum[index] = mom
+            spare = self.num_local * (1.0 - self._valid)
+            target = (self._index * self._valid.astype("int32") + spare.astype("int32"))
+            for store, values in zip(self._stores, (rows, mom)):
+                nd._internal._scatter_set_nd(lhs=store, rhs=values, indices=target.reshape(
+                    (1, -1)), shape=store.shape, out=store)
         self.weight_grad, self._rows = None, None
+
+    @property
+    def sampled_index(self):
+        """Local rows the last step used, sorted (None: all rows). Reads the device; for
+        inspection and tests, never in the training loop. ``weight_grad`` holds these rows
+        first, then padding rows with a zero gradient."""
+        if self._index is None:
+            return None
+        used = int(self._valid.sum().asscalar())
+        return self._index[:used].asnumpy().astype(np.int64)
 
     def _buffer(self, name, num_rows):
         """A reused ``num_rows x D`` scratch array for sampled rows (fresh CPU memory is slow)."""

@@ -10,6 +10,11 @@ import signal
 import sys
 import time
 
+import mxnet as mx
+from mxnet import nd
+
+from ..errors import DataError
+
 __all__ = ["Logger", "SpeedMeter", "StopRequest", "format_eta", "NonFiniteLoss", "check_finite",
            "non_finite_error", "LossWindow"]
 
@@ -129,30 +134,60 @@ def check_finite(loss, step, last_checkpoint):
 
 
 class LossWindow:
-    """The losses since the last log line, read from the device only when needed.
+    """The losses since the last log line, read from the device one step late.
 
-    A step's loss may be a 1-element NDArray still being computed: reading it every step
-    would make the loop wait for each step to finish before queueing the next. They are read
-    together when the loop logs, saves or verifies; the first non-finite one raises
-    NonFiniteLoss naming its step.
+    A step's loss is a 1-element NDArray the engine may still be computing. Step t's loss is
+    read right after step t+1 has been queued, so the engine always has a step to work on:
+    one host read per step, and a NaN stops training one step after it appears. Read with
+    it, in the same transfer: how many labels of the step fell outside the classifier
+    (counted on the device) and, under Horovod, the workers' stop vote of that step.
     """
 
-    def __init__(self):
+    def __init__(self, num_classes=None):
+        self.num_classes = num_classes
+        self.last_checkpoint = None  # named by the NonFiniteLoss message
+        self.stop_voted = False      # a stop vote was read: every worker has read the same
         self._pending, self._values = [], []
 
-    def add(self, step, loss):
-        self._pending.append((step, loss))
+    def add(self, step, loss, label_errors=None, stop_vote=None):
+        """Queue step `step`'s values and read the previous step's; True once a stop vote
+        has been read."""
+        parts = [_as_host_scalar(v) for v in (loss, label_errors, stop_vote)]
+        self._pending.append((step, nd.concat(*parts, dim=0)))
+        while len(self._pending) > 1:
+            self._read(*self._pending.pop(0))
+        return self.stop_voted
 
-    def check(self, last_checkpoint):
-        """Read the pending losses; NonFiniteLoss at the first non-finite one."""
-        for step, loss in self._pending:
-            value = float(loss.asscalar()) if hasattr(loss, "asscalar") else float(loss)
-            check_finite(value, step, last_checkpoint)
-            self._values.append(value)
-        self._pending = []
+    def check(self, last_checkpoint=None):
+        """Read the pending values; NonFiniteLoss at the first non-finite loss."""
+        if last_checkpoint is not None:
+            self.last_checkpoint = last_checkpoint
+        while self._pending:
+            self._read(*self._pending.pop(0))
 
-    def take(self, last_checkpoint):
+    def take(self, last_checkpoint=None):
         """The losses since the last call (checked), and a fresh window."""
         self.check(last_checkpoint)
         values, self._values = self._values, []
         return values
+
+    def _read(self, step, vector):
+        loss, label_errors, stop_vote = (float(v) for v in vector.asnumpy())
+        if label_errors > 0:
+            raise DataError(
+                f"{int(label_errors)} label(s) of the global batch of step {step} are outside "
+                f"[0, {self.num_classes}): the data holds more identities than num_classes; "
+                f"leave num_classes at None to take it from the .rec")
+        check_finite(loss, step, self.last_checkpoint)
+        self._values.append(loss)
+        self.stop_voted = self.stop_voted or stop_vote > 0
+
+
+def _as_host_scalar(value):
+    """A float, a 1-element NDArray on any device, or None (0) as a (1,) float32 CPU array;
+    the copy off the device is queued, not waited for."""
+    if value is None:
+        return nd.zeros((1,))
+    if not isinstance(value, nd.NDArray):
+        return nd.array([value])
+    return value.reshape((1,)).as_in_context(mx.cpu()).astype("float32", copy=False)

@@ -51,7 +51,7 @@ class FaceObjective:
         plain = features.copyto(features.context)
         # every worker's batch is full (the reader rounds the last one up), so the FC need not
         # ask the others for their row counts each step
-        loss, feature_grad = self.fc.forward_backward_async(plain, ids.asnumpy(), self.counts)
+        loss, feature_grad = self.fc.forward_backward_async(plain, ids, self.counts)
         scale = precision.scale  # float16: keeps small gradients above underflow
         if center_loss is None:
             features.backward(feature_grad * scale)
@@ -69,6 +69,11 @@ class FaceObjective:
 
     def update(self, lr, momentum, wd):
         self.fc.update(lr, momentum, wd)
+
+    def label_errors(self):
+        """Labels of the last global batch outside [0, num_classes), counted on the device
+        (the training loop reads it with the loss, a step later)."""
+        return self.fc.label_errors
 
     def weights(self):
         """What this objective learns outside the network: this worker's classifier shard
@@ -116,7 +121,11 @@ class AttributeObjective:
         self._correct += correct.as_in_context(self._correct.context)
         self._seen += labels.shape[0]
         total = self.workers.comm.allreduce(loss.sum(), name="attribute_loss")
-        return total.asscalar() / self.global_batch
+        return total / self.global_batch
+
+    def label_errors(self):
+        """Attribute labels are checked by the loss itself: nothing to count."""
+        return None
 
     def report(self):
         """Training accuracy of each output since the last report, over all workers."""

@@ -18,7 +18,7 @@ from mxnet import nd
 
 from ..errors import ConfigError
 
-__all__ = ["Precision", "DTYPES", "count_non_finite"]
+__all__ = ["Precision", "DTYPES", "count_non_finite", "non_finite_groups", "step_backbone"]
 
 DTYPES = ("float32", "float16")
 INITIAL_DYNAMIC_SCALE = 2.0 ** 16
@@ -30,8 +30,9 @@ MAX_SCALE = 2.0 ** 24
 MAX_ARRAYS_PER_CALL = 128
 
 
-def count_non_finite(arrays):
-    """How many groups of `arrays` hold a NaN or inf (0.0: all finite).
+def non_finite_groups(arrays):
+    """How many groups of `arrays` hold a NaN or inf, as a 1-element NDArray on the CPU
+    (0: all finite), computed without reading anything back.
 
     `multi_all_finite` wants one dtype per call (float16 networks keep float32 BatchNorm
     parameters) and a bounded number of arrays; it tests the values themselves, so no sum can
@@ -40,13 +41,18 @@ def count_non_finite(arrays):
     by_dtype = {}
     for array in arrays:
         by_dtype.setdefault(array.dtype, []).append(array)
-    bad = 0.0
+    bad = nd.zeros((1,), ctx=mx.cpu())
     for same_dtype in by_dtype.values():
         for start in range(0, len(same_dtype), MAX_ARRAYS_PER_CALL):
             group = same_dtype[start:start + MAX_ARRAYS_PER_CALL]
             finite = nd.multi_all_finite(*group, num_arrays=len(group), init_output=True)
-            bad += 1.0 - float(finite.asscalar())
+            bad += 1.0 - finite.as_in_context(bad.context)
     return bad
+
+
+def count_non_finite(arrays):
+    """:func:`non_finite_groups` read back as a float (one host read)."""
+    return float(non_finite_groups(arrays).asscalar())
 
 
 class Precision:
@@ -56,11 +62,10 @@ class Precision:
     ----------
     dtype : "float32" or "float16".
     loss_scale : float, > 0 a static scale, 0 a dynamic one (float16 only).
-    allreduce : callable(NDArray) -> NDArray summed over workers (identity for one process).
     scale_window : int, clean steps before a dynamic scale doubles.
     """
 
-    def __init__(self, dtype="float32", loss_scale=0.0, allreduce=None, scale_window=2000):
+    def __init__(self, dtype="float32", loss_scale=0.0, scale_window=2000):
         if dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         if loss_scale < 0:
@@ -74,7 +79,6 @@ class Precision:
         else:
             self.scale = float(loss_scale)
         self.scale_window, self.clean_steps, self.skipped = int(scale_window), 0, 0
-        self._allreduce = allreduce or (lambda x: x)
 
     @staticmethod
     def check_context(dtype, ctx):
@@ -104,13 +108,16 @@ class Precision:
         return out.astype("float32")
 
     def grads_finite(self, net):
-        """Whether every worker's backbone gradients are finite (same answer on all workers)."""
+        """Whether the backbone gradients are finite, checked AFTER the trainer's all-reduce
+        (`trainer.allreduce_grads()`): Horovod sums the scaled float16 gradients, and a sum
+        of many workers can overflow where every worker's own gradient was finite. Every
+        worker then holds the same sums, so every worker gives the same answer without
+        another collective; the gradients' communication is already queued when this waits
+        for its one read."""
         if not self.half:
             return True
-        bad = count_non_finite([grad for param in net.collect_params().values()
-                                if param.grad_req != "null" for grad in param.list_grad()])
-        total = self._allreduce(nd.array([bad], ctx=mx.cpu()))
-        return float(total.asscalar()) == 0
+        return count_non_finite([grad for param in net.collect_params().values()
+                                 if param.grad_req != "null" for grad in param.list_grad()]) == 0
 
     def after_step(self, finite):
         """Adjust a dynamic scale; returns a message when a step was skipped."""
@@ -151,3 +158,21 @@ class Precision:
         if state and self.half:
             self.scale = float(state["scale"])
             self.clean_steps, self.skipped = int(state["clean_steps"]), int(state["skipped"])
+
+
+def step_backbone(trainer, net, precision, lr, world_size):
+    """Apply one step's backbone gradients; returns a message when float16 skipped it.
+
+    The all-reduce is queued first, so the gradients travel while anything else still
+    computes; the float16 overflow check then looks at the sums (see `grads_finite`).
+    The gradients are of the global mean loss: the backbone gradient is the SUM over workers,
+    and the Horovod trainer averages them, so scale back by the world size and divide out the
+    float16 loss scale (Gluon multiplies gradients by 1 / the argument of `update`).
+    """
+    trainer.allreduce_grads()
+    skipped = precision.after_step(precision.grads_finite(net))
+    if skipped:  # every worker saw the same sums: all of them skip both optimisers
+        return skipped
+    trainer.set_learning_rate(lr)
+    trainer.update(precision.scale / world_size)
+    return None

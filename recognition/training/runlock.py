@@ -6,8 +6,13 @@ leave a `checkpoint.json` pointing at a mix of both. The first run holds an excl
 so that the second run's error says who holds the folder. The operating system drops the lock
 when its process dies (even on kill -9), so a lock file left by a dead run is taken over, with
 a message naming the process that left it.
+
+Only EWOULDBLOCK/EAGAIN from `flock` means another process holds the lock. Any other error
+(ENOLCK, EOPNOTSUPP, ENOSYS, EINVAL: file systems without `flock`, such as some NFS or FUSE
+mounts) is reported as what it is, so nobody goes looking for a run that does not exist.
 """
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -17,12 +22,20 @@ import time
 from ..errors import UserError
 from .checkpoint import remove_stale_temporaries
 
-__all__ = ["RunLock", "RunFolderBusy", "LOCK_NAME", "hold_run_folder"]
+__all__ = ["RunLock", "RunLockError", "RunFolderBusy", "LOCK_NAME", "hold_run_folder"]
 
 LOCK_NAME = ".lock"
 
+_BUSY = frozenset({errno.EWOULDBLOCK, errno.EAGAIN})
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL,
+                       getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)})
 
-class RunFolderBusy(UserError):
+
+class RunLockError(UserError):
+    """The run folder could not be locked (busy, or the file system refuses locks)."""
+
+
+class RunFolderBusy(RunLockError):
     """Another live process trains into this run folder."""
 
 
@@ -39,12 +52,10 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _describe(_read(fd))
+        except OSError as err:
+            failure = self._failure(fd, err)
             os.close(fd)
-            raise RunFolderBusy(
-                f"{self.folder} is in use by another training run ({holder}); wait for it to "
-                f"finish, stop it, or choose another --output") from None
+            raise failure from None
         previous = _read(fd)
         if previous:
             self.log(f"taking over the lock of a run that is no longer running "
@@ -53,6 +64,21 @@ class RunLock:
                     "started": time.strftime("%Y-%m-%d %H:%M:%S")})
         self._fd = fd
         return self
+
+    def _failure(self, fd, err):
+        """The error to raise for a failed `flock`: busy only for EWOULDBLOCK/EAGAIN."""
+        if err.errno in _BUSY:
+            return RunFolderBusy(
+                f"{self.folder} is in use by another training run ({_describe(_read(fd))}); "
+                f"wait for it to finish, stop it, or choose another --output")
+        cause = f"{errno.errorcode.get(err.errno, err.errno)}: {err.strerror}"
+        if err.errno in _NO_FLOCK:
+            return RunLockError(
+                f"cannot lock {self.path} ({cause}): the file system of {self.folder} does not "
+                f"support flock (some NFS and FUSE mounts do not); put --output on a local "
+                f"disk or another lock-capable file system")
+        return RunLockError(f"cannot lock {self.path} ({cause}); this is not another run "
+                            f"holding it: check the file system of {self.folder}")
 
     def release(self):
         if self._fd is None:
@@ -97,12 +123,13 @@ def _describe(info):
 @contextlib.contextmanager
 def hold_run_folder(folder, rank, any_flag, log=print):
     """Worker 0 locks `folder` and clears the temporaries a killed run left there; every
-    worker raises RunFolderBusy when the folder is taken (none is left waiting)."""
+    worker raises RunFolderBusy when the folder is taken, RunLockError when it cannot be
+    locked at all (none is left waiting)."""
     lock, failure = None, None
     if rank == 0:
         try:
             lock = RunLock(folder, log).acquire()
-        except RunFolderBusy as exc:
+        except RunLockError as exc:
             failure = exc
         else:
             stale = remove_stale_temporaries(folder)
@@ -110,7 +137,8 @@ def hold_run_folder(folder, rank, any_flag, log=print):
                 log(f"removed {len(stale)} temporary file(s) a stopped run left in {folder}: "
                     f"{', '.join(sorted(stale)[:5])}")
     if any_flag(failure is not None):
-        raise failure or RunFolderBusy(f"{folder}: worker 0 could not lock the run folder")
+        raise failure or RunLockError(f"{folder}: worker 0 could not lock the run folder "
+                                      f"(its message says why)")
     try:
         yield
     finally:
