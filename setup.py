@@ -2,6 +2,11 @@
 
 Horovod is not listed here: it must be compiled against the installed MXNet with special
 flags, which pip cannot express. `make install` (used by `make demo` / `make test`) builds it.
+
+MXNet is not in install_requires either: the CPU wheel (`mxnet`) and the CUDA wheel
+(`mxnet-cu112`) install the same `mxnet` package, so requiring one would pull it back over the
+other. Pick one with an extra: `pip install -e ".[cpu]"` or `".[cu112]"` (`make install` or
+`make install GPU=cu112` does this).
 """
 from setuptools import find_packages, setup
 
@@ -13,7 +18,6 @@ setup(
     python_requires=">=3.9",
     install_requires=[
         "numpy==1.23.5",
-        "mxnet==1.9.1",
         "opencv-python-headless<4.12",
         "gluoncv==0.10.5.post0",
         "scikit-learn",
@@ -22,7 +26,9 @@ setup(
         "matplotlib",
     ],
     extras_require={
-        "gpu": ["mxnet-cu112==1.9.1"],
+        "cpu": ["mxnet==1.9.1"],
+        "cu112": ["mxnet-cu112==1.9.1"],
+        "gpu": ["mxnet-cu112==1.9.1"],  # the older name of cu112
         "export": ["onnx==1.16.2", "onnxruntime==1.19.2", "protobuf==4.25.9"],
         "tensorboard": ["tensorboardX==2.6.2.2", "protobuf==4.25.9"],
         "test": ["pytest"],
