@@ -2,6 +2,7 @@
 
     python benchmarks/bench_plan.py                       # the default points (W = 1, 2, 4)
     python benchmarks/bench_plan.py --points 1:200k:1:8 2:2M:0.1:8 --steps 3
+    python benchmarks/bench_plan.py --points 1:1M:1:64 --embedding-size 128 --steps 2
     python benchmarks/bench_plan.py --activations r18:8 r18:16 r18:32 r50:8   # backbone factor
 
 A point is WORKERS:CLASSES:SAMPLE_RATE:BATCH_PER_WORKER. Each point runs in fresh processes
@@ -9,7 +10,9 @@ A point is WORKERS:CLASSES:SAMPLE_RATE:BATCH_PER_WORKER. Each point runs in fres
 figures belong to that point alone. Every worker first calibrates the time model (memory
 bandwidth, GEMM rate, host sampling cost, all-reduce latency and throughput, all workers at
 once), then resets its peak-RSS counter (/proc/self/clear_refs), builds the ParallelFC, runs
-one warm-up and STEPS timed steps of forward_backward + update, and reports:
+one warm-up and STEPS timed steps of forward_backward_async with the row counts fixed (the
+training loop's path: features and labels gathered by all-reduces of zero-padded blocks) +
+update, and reports:
 
 - state: predicted persistent bytes of the classifier (weight, momentum, gradient or sampled
   rows) vs ParallelFC.state_bytes() vs the RSS growth from before the FC to after the steps;
@@ -18,9 +21,11 @@ one warm-up and STEPS timed steps of forward_backward + update, and reports:
 
 Memory figures are worker 0's (it holds the largest shard); MiB = 2**20 bytes.
 
-`--activations NAME:BATCH ...` measures instead the backbone side's one measured constant:
-the peak-RSS growth of two forward + backward passes of a hybridized backbone (static_alloc,
-as training runs it), over batch x the sum of its layer outputs (shape inference) x 4 bytes.
+`--activations NAME:BATCH[:FORM] ...` measures instead the backbone side's one measured
+constant: the peak-RSS growth of two forward + backward passes of a hybridized backbone
+(static_alloc, as training runs it), over batch x the sum of its layer outputs (shape
+inference) x 4 bytes. FORM is the PReLU form built ('conv', the default and what a CPU
+builds, or 'op', what a GPU builds); the sum is counted for the same form.
 """
 import argparse
 import json
@@ -70,10 +75,11 @@ def _run_steps(fc, comm, point, steps):
     batches = [(nd.array(rng.randn(point["batch"], fc.embedding_size).astype(np.float32)),
                 nd.array(rng.randint(0, point["classes"], point["batch"])))
                for _ in range(steps + 1)]
+    counts = [point["batch"]] * comm.size  # fixed, as training/objectives.py passes them
     times = []
     for i, (feats, labels) in enumerate(batches):
         start = time.perf_counter()
-        fc.forward_backward(feats, labels)
+        fc.forward_backward_async(feats, labels, counts)
         fc.update(lr=0.1, momentum=0.9, wd=5e-4)
         nd.waitall()
         if i:
@@ -81,7 +87,7 @@ def _run_steps(fc, comm, point, steps):
     return float(np.median(times))
 
 
-def worker(point, steps):
+def worker(point, steps, dim=512):
     """One point on this worker; rank 0 prints a JSON line with predicted and measured."""
     import ctypes
     import gc
@@ -97,8 +103,8 @@ def worker(point, steps):
     comm = init_workers().comm
     load_start = os.getloadavg()[0]
     cal = calibrate(comm)
-    warm = ParallelFC(1000 * comm.size, 512, sample_rate=point["rate"], comm=comm, seed=0)
-    warm.forward_backward(nd.ones((2, 512)), nd.array([0, 1]))  # load every kernel once
+    warm = ParallelFC(1000 * comm.size, dim, sample_rate=point["rate"], comm=comm, seed=0)
+    warm.forward_backward(nd.ones((2, dim)), nd.array([0, 1]))  # load every kernel once
     warm.update(0.1)
     nd.waitall()
     del warm
@@ -107,11 +113,11 @@ def worker(point, steps):
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # a baseline without freed-but-kept heap pages
     rss0, _ = _status()
     _reset_peak()
-    fc = ParallelFC(point["classes"], 512, sample_rate=point["rate"], comm=comm, seed=0)
+    fc = ParallelFC(point["classes"], dim, sample_rate=point["rate"], comm=comm, seed=0)
     nd.waitall()
     step = _run_steps(fc, comm, point, steps)
     rss1, peak = _status()
-    setup = Setup(point["classes"], comm.size, point["batch"], 512, sample_rate=point["rate"])
+    setup = Setup(point["classes"], comm.size, point["batch"], dim, sample_rate=point["rate"])
     items = classifier_memory(setup)
     traffic = sum(t.bytes for t in step_traffic(setup))
     measured = [step, rss1 - rss0, peak - rss0, float(fc.state_bytes())]
@@ -139,11 +145,13 @@ def activation_worker(spec):
     from mxnet import autograd, nd
 
     from recognition.backbones import get_model
+    from recognition.backbones.common import prelu_form
     from recognition.scaling.backbone_stats import backbone_stats
 
-    name, batch = spec.split(":")
-    stats = backbone_stats(name)
-    net = get_model(name)
+    name, batch, form = (spec.split(":") + ["conv"])[:3]
+    stats = backbone_stats(name, prelu_form=form)
+    with prelu_form(form):
+        net = get_model(name)
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True)
     x = nd.random.uniform(0, 255, (int(batch), 3, stats.input_size, stats.input_size))
@@ -162,13 +170,13 @@ def activation_worker(spec):
     step(x)
     _, peak = _status()
     predicted = int(batch) * stats.activations * 4
-    print(MARK + json.dumps({"network": name, "batch": int(batch), "sum_bytes": predicted,
-                             "peak_growth": peak - rss0}), flush=True)
+    print(MARK + json.dumps({"network": name, "batch": int(batch), "form": form,
+                             "sum_bytes": predicted, "peak_growth": peak - rss0}), flush=True)
 
 
 def _activation_table(specs, timeout):
-    print("| backbone | batch | batch x sum of layer outputs x 4 B (MiB) | peak RSS growth of "
-          "forward + backward (MiB) | ratio |\n|---|---|---|---|---|", flush=True)
+    print("| backbone | batch | PReLU form | batch x sum of layer outputs x 4 B (MiB) | peak RSS "
+          "growth of forward + backward (MiB) | ratio |\n|---|---|---|---|---|---|", flush=True)
     for spec in specs:
         cmd = [sys.executable, os.path.abspath(__file__), "--activation-worker", spec]
         proc = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=REPO), capture_output=True,
@@ -177,15 +185,16 @@ def _activation_table(specs, timeout):
         if not lines:
             raise RuntimeError(f"{spec} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         r = json.loads(lines[0].split(MARK, 1)[1])
-        print(f"| {r['network']} | {r['batch']} | {r['sum_bytes'] / 2**20:,.0f} | "
+        print(f"| {r['network']} | {r['batch']} | {r['form']} | {r['sum_bytes'] / 2**20:,.0f} | "
               f"{r['peak_growth'] / 2**20:,.0f} | {r['peak_growth'] / r['sum_bytes']:.2f} |",
               flush=True)
 
 
-def launch(point, steps, timeout):
+def launch(point, steps, timeout, dim=512):
     """Run one point in fresh process(es); returns rank 0's JSON dict."""
     spec = f"{point['workers']}:{point['classes']}:{point['rate']}:{point['batch']}"
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", spec, "--steps", str(steps)]
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", spec, "--steps", str(steps),
+           "--embedding-size", str(dim)]
     env = dict(os.environ, PYTHONPATH=REPO)
     cmd = local_workers_command(cmd, point["workers"])
     if point["workers"] > 1:
@@ -227,14 +236,16 @@ def main(argv=None):
                              "docs/benchmarks.md)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per point (default 3)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per point")
-    parser.add_argument("--activations", nargs="+", metavar="NAME:BATCH",
+    parser.add_argument("--embedding-size", type=int, default=512,
+                        help="embedding size D of the FC points (default 512)")
+    parser.add_argument("--activations", nargs="+", metavar="NAME:BATCH[:FORM]",
                         help="instead of the FC points, measure the backbone activation factor "
-                             "(e.g. r18:8 r18:16 r18:32 r50:8)")
+                             "(e.g. r18:8 r18:16 r18:32 r50:8 r18:8:op)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--activation-worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        worker(parse_point(args.worker), args.steps)
+        worker(parse_point(args.worker), args.steps, args.embedding_size)
         return 0
     if args.activation_worker:
         activation_worker(args.activation_worker)
@@ -247,7 +258,7 @@ def main(argv=None):
         return 0
     print(HEADER, flush=True)
     for text in args.points:
-        result = launch(parse_point(text), args.steps, args.timeout)
+        result = launch(parse_point(text), args.steps, args.timeout, args.embedding_size)
         print(row(result), flush=True)
         cal = result["calibration"]
         print(f"<!-- worker 0 calibration: stream {cal['stream'] / 1e9:.2f} GB/s, GEMM memory "

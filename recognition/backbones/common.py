@@ -3,7 +3,9 @@
 Kept in one place so that the input convention ((x - 127.5) / 128 on raw RGB 0..255) and the
 InsightFace embedding head are written once and every exported model needs no preprocessing.
 """
-from mxnet import init
+import contextlib
+
+from mxnet import init, nd
 from mxnet.gluon import nn
 
 from ..errors import ConfigError
@@ -49,22 +51,122 @@ def make_act(act, channels=1, prelu_init=0.25, leaky_slope=0.2):
     raise ConfigError(f"unknown activation {act!r}; valid: {', '.join(ACTIVATIONS)}")
 
 
-class ChannelPReLU(nn.HybridBlock):
-    """Per-channel PReLU on NCHW maps: relu(x) + alpha_c * min(x, 0).
+PRELU_FORMS = ("conv", "op")
+_PRELU = {"form": "conv"}  # the form ChannelPReLU blocks take when built without one
 
-    Same function and parameter count as `nn.PReLU(in_channels=C)`, but the slope multiply is a
-    1x1 depthwise convolution: MXNet 1.9's CPU backward of the PReLU op is about 3x slower than
-    the convolution's, and PReLU dominated the CPU step time of PReLU networks. The (C,1,1,1)
-    slope also exports to ONNX without the (C,) broadcasting trap of the PReLU op.
+
+def _check_form(form):
+    if form not in PRELU_FORMS:
+        raise ConfigError(f"unknown PReLU form {form!r}; valid: {', '.join(PRELU_FORMS)}")
+    return form
+
+
+def prelu_form_for(ctx):
+    """The PReLU form training builds on ``ctx`` (a Context or a list of them): 'conv' on
+    every device for now.
+
+    'op' (MXNet's one-op PReLU) would keep one output per PReLU instead of four, about 2/3 of
+    IResNet's activation memory, and is the natural GPU choice; but MXNet 1.9.1 returns its
+    slope gradient multiplied by the slope in some positions of a hybridized graph (see
+    :class:`ChannelPReLU`; pinned by tests/test_backbones.py), and its backward is shared by
+    CPU and GPU. Once ``pytest tests/test_backbones.py -k gpu`` passes on a GPU, return 'op'
+    for GPU contexts here: training and tools/plan.py both follow this function.
+    """
+    _ = ctx
+    return "conv"
+
+
+@contextlib.contextmanager
+def prelu_form(form):
+    """Build every ChannelPReLU created inside the ``with`` block in ``form``.
+
+    The registry's ``get_model`` passes no form to the backbones, so this is how a caller picks
+    it: ``with prelu_form(prelu_form_for(ctx)): net = get_model(name)``.
+    """
+    previous = _PRELU["form"]
+    _PRELU["form"] = _check_form(form)
+    try:
+        yield form
+    finally:
+        _PRELU["form"] = previous
+
+
+def _prelu_blocks(net):
+    found = []
+    net.apply(lambda block: found.append(block) if isinstance(block, ChannelPReLU) else None)
+    return found
+
+
+def _drop_graphs(net):
+    """Forget every traced graph, so that the next call traces the blocks as they are now."""
+    net.apply(lambda block: block._clear_cached_op()
+              if isinstance(block, nn.HybridBlock) else None)
+
+
+@contextlib.contextmanager
+def prelu_form_of(net, form, input_shape=None):
+    """``net`` (built) with every ChannelPReLU in ``form`` inside the ``with`` block.
+
+    Meant for export: ONNX needs the 'conv' form (see :class:`ChannelPReLU`), and
+    ``net.export`` writes the graph the network last traced. When a block changes, the traced
+    graphs are dropped on entry and on exit; ``input_shape`` then runs one inference pass of
+    zeros inside, so that ``net.export`` has a graph to write (as after ``net.cast``).
+    """
+    blocks = _prelu_blocks(net)
+    previous = [block.form for block in blocks]
+    changed = any(old != _check_form(form) for old in previous)
+    try:
+        if changed:
+            for block in blocks:
+                block.form = form
+            _drop_graphs(net)
+            if input_shape is not None:
+                param = next(iter(net.collect_params().values()))
+                net(nd.zeros(input_shape, ctx=param.list_ctx()[0], dtype=param.dtype))
+        yield net
+    finally:
+        if changed:
+            for block, old in zip(blocks, previous):
+                block.form = old
+            _drop_graphs(net)
+
+
+class ChannelPReLU(nn.HybridBlock):
+    """Per-channel PReLU on NCHW maps: relu(x) + alpha_c * min(x, 0), in one of two forms.
+
+    - 'conv' (the default): the slope multiply is a 1x1 depthwise convolution, so the block
+      is four ops (minimum, convolution, relu, add) with four outputs kept for backward.
+      MXNet 1.9's CPU backward of the PReLU op is about 3x slower than the convolution's, and
+      PReLU dominated the CPU step time of PReLU networks. The (C,1,1,1) slope also exports to
+      ONNX without the PReLU op's trap (its (C,) slope broadcasts over width, not channels).
+    - 'op': MXNet's one-op PReLU (``LeakyReLU(act_type='prelu')``) on the same slope viewed
+      as (C,): one output, so IResNet-100 keeps 31.8M values per 112x112 image instead of
+      48.1M. Meant for GPUs (:func:`prelu_form_for`); export with :func:`prelu_form_of` 'conv'.
+      Caution: in some positions of a hybridized graph MXNet 1.9.1 returns its slope
+      gradient multiplied by the slope (as if reduced from the data gradient instead of the
+      output gradient): seen on the CPU in the squeeze-excitation block and in a conv ->
+      PReLU -> conv chain, while r_tiny's residual units and imperative runs are right. The data
+      gradient is right. MXNet's source shares this backward between CPU and GPU: run
+      ``pytest tests/test_backbones.py -k gpu`` on a GPU before training with this form.
+
+    Both forms hold one parameter, ``alpha`` of shape (C,1,1,1), under the same name: a
+    checkpoint saved from either loads into the other. ``form=None`` takes the form set by
+    :func:`prelu_form` (default 'conv') when the block is built; ``form`` can be changed on a
+    built block (:func:`prelu_form_of`), which takes effect when the block is traced again.
     """
 
-    def __init__(self, channels, init_value=0.25, **kwargs):
+    def __init__(self, channels, init_value=0.25, form=None, **kwargs):
         super().__init__(**kwargs)
         self._channels = channels
+        self.form = _check_form(form or _PRELU["form"])
         self.alpha = self.params.get("alpha", shape=(channels, 1, 1, 1),
                                      init=init.Constant(init_value))
 
     def hybrid_forward(self, F, x, alpha):
+        if self.form == "op":
+            # squeeze, not reshape: after an inference pass of the conv form MKL-DNN may hold
+            # alpha in its grouped-weight layout, which its reshape cannot reorder
+            return F.LeakyReLU(x, gamma=F.squeeze(alpha, axis=(1, 2, 3)), act_type="prelu")
         negative = F.Convolution(F.minimum(x, 0.0), alpha, kernel=(1, 1), no_bias=True,
                                  num_filter=self._channels, num_group=self._channels)
         return F.relu(x) + negative

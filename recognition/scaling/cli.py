@@ -2,11 +2,13 @@
 
 Prints, for worker 0 (it holds the largest classifier shard), the memory of the backbone
 (weights, gradients, SGD momentum, float32 master weights with float16, activations kept for
-backward) and of the sharded classifier (centres, momentum, gradient or sampled rows, logits
-and softmax temporaries, all-gathered features), the bytes it sends per step (backbone
-gradient all-reduce, feature/label all-gather, softmax all-reduces, feature-gradient
-all-reduce) and, with --gpu-memory, the largest batch and the largest class count that fit.
-Formulas and assumptions: docs/scaling.md.
+backward, counted for the PReLU form --device builds) and of the sharded classifier (centres,
+momentum, gradient or sampled rows, the two softmax arrays, gathered features), the bytes it
+sends per step (backbone gradient all-reduce, zero-padded feature/label all-reduces, softmax
+all-reduces, feature-gradient all-reduce) and their time at line rate, the classifier's GEMM
+time at --gpu-tflops (both lower bounds) and, with --gpu-memory, the largest batch and the
+largest class count that fit. Nothing of this project has run on a GPU: the GPU figures are
+the model's, not measurements. Formulas and assumptions: docs/scaling.md.
 
 example:
   python tools/plan.py --classes 10M --workers 64 --network r100 --batch-size 128 \\
@@ -19,8 +21,10 @@ import sys
 
 from ..cli import entry_point
 from ..errors import ConfigError, UserError
-from .memory import ACTIVATION_FACTOR, DTYPE_BYTES, FUSION_BYTES, GIB, MIB, Setup
+from .backbone_stats import PRELU_FORM_OF_DEVICE
+from .memory import ACTIVATION_FACTORS, DTYPE_BYTES, FUSION_BYTES, GIB, MIB, Setup
 from .report import build_plan, format_plan
+from .timing import GPU_FP32_TFLOPS
 
 __all__ = ["main", "build_parser"]
 
@@ -91,28 +95,44 @@ def build_parser():
     p.add_argument("--sample-rate", type=_positive(float), default=1.0,
                    help="partial FC: fraction of each worker's centres used per step, positives "
                         "always kept; 1 = full FC (default 1)")
+    p.add_argument("--device", choices=("gpu", "cpu"), default="gpu",
+                   help="what the workers run on; it sets the PReLU form counted, as "
+                        "backbones.common.prelu_form_for picks it for training. Today both "
+                        "build the four-op conv form (IResNet-100: 48.1M values/image): MXNet "
+                        "1.9.1's one-op PReLU (31.8M) gets its slope gradient wrong inside "
+                        "graphs; the plan also prints the one-op count (default gpu)")
+    p.add_argument("--gpu-tflops", type=_positive(float), default=GPU_FP32_TFLOPS,
+                   metavar="TFLOPS",
+                   help="peak float32 rate for the classifier's GEMM time, a lower bound "
+                        f"(default {GPU_FP32_TFLOPS:g}: NVIDIA H100 SXM5, dense float32 "
+                        "without tensor cores, NVIDIA H100 Tensor Core GPU datasheet; the "
+                        "H100 PCIe: 51; TF32 tensor cores: 495 dense)")
     p.add_argument("--gpu-memory", type=_positive(float), default=None, metavar="GB",
                    help="device memory in GiB (an '80 GB' card: 80); prints whether the setup "
                         "fits, the largest batch per worker and the largest class count")
     p.add_argument("--reserve-gb", type=_non_negative, default=1.0,
                    help="memory the model does not derive: CUDA context, cuDNN/NCCL "
                         "workspaces, allocator slack, in GiB (default 1; 0 on a CPU)")
-    p.add_argument("--activation-factor", type=_positive(float), default=ACTIVATION_FACTOR,
+    p.add_argument("--activation-factor", type=_positive(float), default=None,
                    help="peak backward memory over batch x sum of layer outputs x dtype bytes "
-                        f"(default {ACTIVATION_FACTOR:g}; 1.06-1.23 measured on the CPU)")
+                        f"(default by PReLU form: {ACTIVATION_FACTORS['op']:g} for the GPU "
+                        f"form, 1.36-1.58 measured on the CPU; {ACTIVATION_FACTORS['conv']:g} "
+                        "for the CPU form, 1.02-1.23 measured)")
     p.add_argument("--fusion-mb", type=_non_negative, default=FUSION_BYTES / MIB,
                    help="Horovod fusion buffer in MiB, counted when W > 1 (horovodrun "
                         "--fusion-threshold-mb; default 128)")
     p.add_argument("--link-gbps", type=_positive(float), nargs="+", default=[100.0, 25.0],
-                   help="link speeds in Gb/s to turn the bytes per step into milliseconds "
-                        "(default: 100 for InfiniBand EDR, 25 for 25GbE)")
+                   help="link speeds in Gb/s to turn the bytes per step into milliseconds at "
+                        "line rate, a lower bound (default: 100 for InfiniBand EDR, 25 for "
+                        "25GbE)")
     p.add_argument("--step-time", type=_positive(float), default=None, metavar="SECONDS",
-                   help="a step time; prints the link speed needed to move a step's bytes in it")
+                   help="a step time; prints the link speed needed to move a step's bytes in "
+                        "it (a lower bound)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON instead")
     return p
 
 
-def _stats(args):
+def _stats(args, prelu_form):
     if args.network.lower() == "none":
         return None
     import mxnet as mx
@@ -120,7 +140,7 @@ def _stats(args):
     from .backbone_stats import backbone_stats
 
     try:
-        return backbone_stats(args.network, args.input_size, args.embedding_size)
+        return backbone_stats(args.network, args.input_size, args.embedding_size, prelu_form)
     except (TypeError, ValueError, mx.base.MXNetError) as exc:
         if isinstance(exc, UserError):
             raise
@@ -138,13 +158,16 @@ def main(argv=None):
         return exc.code or 0
     if args.sample_rate > 1:
         raise ConfigError(f"--sample-rate must be in (0, 1], got {args.sample_rate:g}")
-    stats = _stats(args)
+    form = PRELU_FORM_OF_DEVICE[args.device]
+    stats = _stats(args, form)
+    other = _stats(args, "conv" if form == "op" else "op")
     dim = stats.embedding_size if stats is not None else (args.embedding_size or 512)
+    factor = args.activation_factor or ACTIVATION_FACTORS[form]
     setup = Setup(args.classes, args.workers, args.batch_size, dim, args.dtype,
-                  args.sample_rate, args.activation_factor, int(args.fusion_mb * MIB),
-                  int(args.reserve_gb * GIB))
+                  args.sample_rate, factor, int(args.fusion_mb * MIB), int(args.reserve_gb * GIB))
     gpu = int(args.gpu_memory * GIB) if args.gpu_memory else None
-    plan = build_plan(setup, stats, gpu, tuple(args.link_gbps), args.step_time)
+    plan = build_plan(setup, stats, gpu, tuple(args.link_gbps), args.step_time,
+                      args.gpu_tflops, other)
     print(json.dumps(plan, indent=1) if args.json else format_plan(plan))
     return 0
 

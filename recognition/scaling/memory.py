@@ -2,23 +2,26 @@
 
 Notation: W workers, b images per worker, N = W*b the global batch, C classes, D the
 embedding size, c = ceil(C/W) the classes of the largest shard (worker 0), P the backbone's
-trained scalars, A the activation scalars of one image (see :mod:`.backbone_stats`), s the
-bytes of the backbone's dtype (4 for float32, 2 for float16). The classifier is float32
-whatever the backbone's dtype (heads/parallel_fc.py).
+trained scalars, A the activation scalars of one image (see :mod:`.backbone_stats`; they depend
+on the PReLU form the device builds), s the bytes of the backbone's dtype (4 for float32, 2
+for float16). The classifier is float32 whatever the backbone's dtype (heads/parallel_fc.py).
 
 Backbone: weights P*s (+ BatchNorm statistics, float32); float16 adds float32 master weights
 P*4 (``multi_precision`` SGD); gradients P*s; SGD momentum P*4 (float32 in both cases);
-activations b*A*s*``activation_factor``; under Horovod a fusion buffer (128 MiB by default).
+activations b*A*s*``activation_factor`` (``ACTIVATION_FACTORS`` per PReLU form); under Horovod
+a fusion buffer (128 MiB by default).
 
 Classifier (heads/parallel_fc.py): weight and momentum c*D*4 each, plus the gradient c*D*4
-(full FC) or, with partial FC, three reused scratch arrays of the k sampled rows (rows,
-gradient, momentum) with k = max(round(rate*c), min(c, ceil(N/W))): every positive of the
-global batch is kept, and with shuffled data about N/W of them fall on each worker (a batch
-whose labels crowd into one shard needs up to min(N, c)); k >= c means the full FC runs.
-Per step the temporaries peak at ``LOGIT_TEMPORARIES`` float32 arrays of N x K (K = c, or k
-when sampled: cosines, one-hot, logits, exponentials, their gradient) plus
-``FEATURE_TEMPORARIES`` N x D float32 arrays (gathered features, normalised features, the
-feature gradient before and after its all-reduce) and the N gathered labels.
+(full FC) or, with partial FC, three reused scratch arrays of the k rows a step gathers
+(rows, gradient, momentum). ParallelFC sizes them for the worst case, every row of the global
+batch a positive held here: k = min(c, max(round(rate*c), N)); the rows past the ones a step
+uses are padding. round(rate*c) >= c runs the full FC. The softmax keeps exactly
+``LOGIT_TEMPORARIES`` float32 arrays of N x K (K = c, or k when sampled): the cosines, and
+the logits that become the probabilities and then the logit gradient in place, with no
+one-hot; ParallelFC keeps them between steps. Partial FC adds, per step, c float32 random
+scores and a c-long int32 inverse map (``SAMPLING_TEMPORARIES`` arrays of c). Per step there
+are also ``FEATURE_TEMPORARIES`` N x D float32 arrays (gathered features, normalised
+features, the feature gradient before and after its all-reduce) and the N gathered labels.
 """
 import math
 from collections import namedtuple
@@ -26,21 +29,26 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-__all__ = ["Setup", "Item", "DTYPE_BYTES", "ACTIVATION_FACTOR", "LOGIT_TEMPORARIES",
-           "FEATURE_TEMPORARIES", "FUSION_BYTES", "backbone_memory", "classifier_memory",
-           "worker_memory", "total"]
+__all__ = ["Setup", "Item", "DTYPE_BYTES", "ACTIVATION_FACTOR", "ACTIVATION_FACTORS",
+           "LOGIT_TEMPORARIES", "SAMPLING_TEMPORARIES", "FEATURE_TEMPORARIES", "FUSION_BYTES",
+           "backbone_memory", "classifier_memory", "worker_memory", "total"]
 
 MIB, GIB = 2 ** 20, 2 ** 30
 DTYPE_BYTES = {"float32": 4, "float16": 2}
 FC_BYTES = 4  # the classifier and its temporaries are float32
 # Peak bytes of forward + backward of a hybridized (static_alloc) backbone over
-# batch x (sum of layer outputs) x dtype bytes: 1.06-1.23 measured on the CPU for r18 (batch 8,
-# 16, 32) and r50 (batch 8) by benchmarks/bench_plan.py --activations; 1.25 covers them. GPU
-# workspaces are not in it (--reserve-gb).
-ACTIVATION_FACTOR = 1.25
-# Peak number of live N x K float32 arrays in one ParallelFC step: 4.51-4.58 measured on the
-# CPU (VmHWM) at N x K = 51M for the full and the partial FC; the code holds 4-6 at a time.
-LOGIT_TEMPORARIES = 4.5
+# batch x (sum of layer outputs) x dtype bytes, by PReLU form (benchmarks/bench_plan.py
+# --activations, on the CPU): the four-op conv form 1.02-1.23 (r18 at batch 8, 16, 32; r50 at
+# 8), covered by 1.25; the one-op form 1.36-1.58 (the same points), covered by 1.6: its sum is
+# smaller (31.8M vs 48.1M for r100) but its real memory only 14-20 % lower. Not measured on a
+# GPU; GPU workspaces are not in it (--reserve-gb).
+ACTIVATION_FACTORS = {"conv": 1.25, "op": 1.6}
+ACTIVATION_FACTOR = ACTIVATION_FACTORS["conv"]
+# N x K float32 arrays of one ParallelFC step: the cosines, and the logits that become the
+# probabilities and the logit gradient in place; both are kept and reused between steps.
+LOGIT_TEMPORARIES = 2
+# Partial FC, per step: c float32 random scores and a c-long int32 inverse map.
+SAMPLING_TEMPORARIES = 2
 FEATURE_TEMPORARIES = 4
 FUSION_BYTES = 128 * MIB  # horovodrun --fusion-threshold-mb default
 
@@ -88,13 +96,15 @@ class Setup:
 
     @property
     def sampled_rows(self):
-        """Rows a partial-FC step uses on worker 0, or None when the full FC runs."""
-        if self.sample_rate >= 1.0:
-            return None
+        """Rows a partial-FC step gathers on worker 0 (k), or None when the full FC runs.
+
+        As ParallelFC sizes them: room for round(rate*c) rows or for every row of the global
+        batch being a positive held here, whichever is more, at most c."""
         per = self.num_local
-        positives = min(per, -(-self.global_batch // self.workers))
-        rows = max(int(round(self.sample_rate * per)), positives)
-        return None if rows >= per else rows
+        wanted = int(round(self.sample_rate * per))
+        if wanted >= per:
+            return None
+        return min(per, max(wanted, self.global_batch, 1))
 
     @property
     def logit_columns(self):
@@ -104,7 +114,8 @@ class Setup:
 
 
 def classifier_memory(setup):
-    """Items of worker 0's classifier shard: persistent state, then per-step temporaries."""
+    """Items of worker 0's classifier shard: its state, the softmax arrays it keeps between
+    steps, then the per-step temporaries."""
     c, d, n, k = setup.num_local, setup.embedding_size, setup.global_batch, setup.logit_columns
     centres = c * d * FC_BYTES
     items = [Item("classifier", "centres (weight)", centres, "c*D*4", True),
@@ -114,11 +125,13 @@ def classifier_memory(setup):
     else:
         items.append(Item("classifier", "sampled rows: weight, gradient, momentum",
                           3 * k * d * FC_BYTES, "3*k*D*4", True))
-    logits = math.ceil(LOGIT_TEMPORARIES * n * k * FC_BYTES)
-    items.append(Item("classifier", "logits and softmax temporaries", logits,
-                      f"{LOGIT_TEMPORARIES:g}*N*K*4", False))
+    items.append(Item("classifier", "softmax: cosines, logits -> logit gradient",
+                      LOGIT_TEMPORARIES * n * k * FC_BYTES, f"{LOGIT_TEMPORARIES}*N*K*4", True))
+    if setup.sampled_rows is not None:
+        items.append(Item("classifier", "sampling: random scores, inverse map",
+                          SAMPLING_TEMPORARIES * c * 4, f"{SAMPLING_TEMPORARIES}*c*4", False))
     features = FEATURE_TEMPORARIES * n * d * FC_BYTES + n * 4
-    items.append(Item("classifier", "all-gathered features, labels, feature gradient", features,
+    items.append(Item("classifier", "gathered features and labels, feature gradient", features,
                       f"{FEATURE_TEMPORARIES}*N*D*4+N*4", False))
     return items
 

@@ -12,26 +12,36 @@ K = the rows it uses (c, or k sampled) and N the global batch:
   (cosines, clip, margin, max, exp, sum, softmax and margin gradients, scaling);
 - partial FC: the gather of the sampled weight and momentum rows and their scatter back
   (``GATHER_PASSES`` over k x D), and on the host c random keys drawn and partitioned;
-- under Horovod ``COLLECTIVES`` collectives (latency each) and the step's bytes over the link.
+- under Horovod ``COLLECTIVES`` collectives (latency each: features, labels, softmax max,
+  sum and loss, feature gradient; training fixes the row counts, so none asks for them) and
+  the step's bytes over the link.
 
 :func:`calibrate` measures the rate of each kind of work with the same MXNet operators on
 calibration arrays, on every worker at once (so shared memory bandwidth and cores count), and
 :func:`predict_seconds` adds the parts up. It is a first-order model: right for the order of
 magnitude and for ratios (full vs partial FC, W workers vs 1), not for the last 10 %.
+
+On a GPU nothing here has been calibrated or run. :func:`gemm_seconds` gives the one figure
+that needs no calibration: the three GEMMs' flops at a stated peak rate, a lower bound on
+the classifier's compute time (``GPU_FP32_TFLOPS``: the H100 SXM5's dense float32 peak).
 """
 import time
 from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["FcWork", "Calibration", "fc_work", "predict_seconds", "calibrate",
-           "STREAM_PASSES", "GEMM_PASSES", "GATHER_PASSES", "LOGIT_PASSES", "COLLECTIVES"]
+__all__ = ["FcWork", "Calibration", "fc_work", "gemm_seconds", "predict_seconds", "calibrate",
+           "STREAM_PASSES", "GEMM_PASSES", "GATHER_PASSES", "LOGIT_PASSES", "COLLECTIVES",
+           "GPU_FP32_TFLOPS"]
 
 STREAM_PASSES = 8    # row norms 1, centre gradient 2, SGD update 5 (reads + writes)
 GEMM_PASSES = 4      # logits 1, feature gradient 1, centre gradient 2
 GATHER_PASSES = 8    # partial FC: take + scatter of weight and momentum rows (read + write)
 LOGIT_PASSES = 36    # element-wise reads + writes of N x K float32 arrays
-COLLECTIVES = 7      # counts, features, labels, max, sum, loss, feature gradient
+COLLECTIVES = 6      # features, labels, max, sum, loss, feature gradient
+# NVIDIA H100 SXM5 float32 peak without tensor cores (dense), TFLOP/s, from NVIDIA's H100
+# Tensor Core GPU datasheet (the PCIe card: 51; TF32 tensor cores: 495 dense).
+GPU_FP32_TFLOPS = 67.0
 
 FcWork = namedtuple("FcWork", "stream_bytes gemm_bytes gemm_flops gather_bytes logit_bytes "
                               "sampled_keys collectives bytes flops")
@@ -40,7 +50,12 @@ Calibration = namedtuple("Calibration", "stream gemm_memory gemm_flops gather lo
 
 
 def fc_work(setup):
-    """:class:`FcWork` of one classifier step on worker 0 (bytes moved in memory, flops)."""
+    """:class:`FcWork` of one classifier step on worker 0 (bytes moved in memory, flops).
+
+    ``flops`` counts the three GEMMs only, 2*N*K*D each (a multiply-add is 2 flops): logits,
+    feature gradient, centre gradient. The element-wise softmax work (a few tens of flops per
+    N x K element) and the row norms are left out: under 2 % of it at D = 512.
+    """
     d, n, k = setup.embedding_size, setup.global_batch, setup.logit_columns
     sampled = setup.sampled_rows is not None
     rows = k * d * 4
@@ -50,6 +65,12 @@ def fc_work(setup):
     return FcWork(stream, gemm, flops, gather, logits, setup.num_local if sampled else 0,
                   COLLECTIVES if setup.workers > 1 else 0, stream + gemm + gather + logits,
                   flops)
+
+
+def gemm_seconds(setup, tflops=GPU_FP32_TFLOPS):
+    """Seconds of the classifier's GEMMs at ``tflops`` TFLOP/s: a lower bound (peak rate,
+    nothing else of the step counted)."""
+    return fc_work(setup).gemm_flops / (tflops * 1e12)
 
 
 def predict_seconds(setup, cal, traffic_bytes=0.0):
