@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from recognition.data.im2rec import main as im2rec_main
+from recognition.data.im2rec import pack_image_folder
 from recognition.data.image_list import read_lst
 from recognition.data.recordio import RecordDataset
 
 from images import make_image_folder
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 STOCK_IM2REC = os.path.join(os.path.dirname(mx.__file__), "tools", "im2rec.py")
 
@@ -264,3 +267,31 @@ def test_non_utf8_file_name_is_reported_and_skipped(folder, tmp_path, capsys):
     open(prefix + ".lst", "rb").read().decode("utf-8")  # the list stays valid UTF-8
     assert im2rec_main([prefix, str(root), "--quiet"]) == 0
     assert RecordDataset(prefix).num_images == 12
+
+
+def test_workers_are_not_forked_from_a_caller_that_used_opencv(tmp_path):
+    """A caller that ran OpenCV's thread pool, then packs with 2 workers: the workers come
+    from a forkserver (a fork of this process could copy a held OpenCV lock and hang), and the
+    pack finishes and equals a one-process pack byte for byte."""
+    make_image_folder(str(tmp_path / "img"), identities=3, per_identity=4)
+    script = f"""
+import multiprocessing, sys
+import cv2, numpy as np
+cv2.setNumThreads(4)
+for _ in range(20):  # keep OpenCV's worker threads busy right before the pool starts
+    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))
+methods = []
+real = multiprocessing.get_context
+multiprocessing.get_context = lambda method=None: methods.append(method) or real(method)
+from recognition.data.im2rec import pack_image_folder
+pack_image_folder({str(tmp_path / 'img')!r}, {str(tmp_path / 'two')!r}, num_workers=2,
+                  progress=False, log=None)
+print("methods", methods)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr
+    assert "methods ['forkserver']" in proc.stdout
+    pack_image_folder(str(tmp_path / "img"), str(tmp_path / "one"), num_workers=1,
+                      progress=False, log=None)
+    assert (tmp_path / "two.rec").read_bytes() == (tmp_path / "one.rec").read_bytes()

@@ -5,7 +5,6 @@ iterator (in-process, over its part of the file, once MXNet's reader has failed)
 reports some damage only as a "Corrupt JPEG data" warning on stderr and returns an image, so
 worker processes send their stderr to a file and read back what each decode printed.
 """
-import multiprocessing
 import os
 import tempfile
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from .framing import read_record
 from .jpeg_check import jpeg_problem
+from .pool import worker_pool
 
 __all__ = ["payload_problem", "check_payloads", "FRAMING", "NOT_IMAGE", "NO_DECODE",
            "TRUNCATED", "CORRUPT", "WRONG_SIZE"]
@@ -100,8 +100,8 @@ def check_payloads(rec_path, tasks, image_size=None, workers=1, chunk=256, on_ch
         _init_worker(rec_path, image_size, capture=False)
         results = map(_check_chunk, chunks)
     else:
-        ctx = multiprocessing.get_context("fork")
-        pool = ctx.Pool(workers, _init_worker, (rec_path, image_size, True))
+        pool = worker_pool(workers, _init_worker, (rec_path, image_size, True),
+                           preload=[__name__])
         results = pool.imap_unordered(_check_chunk, chunks)
     try:
         for done in results:

@@ -6,7 +6,6 @@ skipped, and the summary counts the skipped images per reason. The files are wri
 `rec_writer` (temporary files renamed at the end, removed on any failure), so an interrupted
 run never leaves a half-written `.rec` in place of a good one.
 """
-import multiprocessing
 import os
 import time
 from collections import namedtuple
@@ -17,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import DataError
+from .pool import worker_pool
 from .rec_writer import write_rec
 from .recordio import INSIGHTFACE, PLAIN
 from .skips import (EMPTY, FAILED, NOT_ENCODED, TRUNCATED, UNDECODABLE, UNREADABLE, Skip,
@@ -112,8 +112,7 @@ def _encoded(items, root, opts, num_workers):
         _init_worker(root, opts)
         yield from map(_encode_item, items)
         return
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(root, opts)) as pool:
+    with worker_pool(num_workers, _init_worker, (root, opts), preload=[__name__]) as pool:
         yield from pool.imap(_encode_item, items, chunksize=16)
 
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 from itertools import combinations
-from multiprocessing import get_context
 
 import cv2
 import numpy as np
@@ -27,6 +26,7 @@ from ..errors import DataError
 from ..fileio import atomic_write_text
 from .packing import write_encoded_records
 from .pairs import save_pairs
+from .pool import worker_pool
 from .synthetic_identity import identity_params
 from .synthetic_nuisance import PRESETS, nuisance_settings
 from .synthetic_render import render_image
@@ -78,7 +78,7 @@ def _run(func, tasks, workers, images, desc):
     if workers <= 1:
         results, pool = map(func, tasks), None
     else:
-        pool = get_context("fork").Pool(workers, initializer=_init_worker)
+        pool = worker_pool(workers, _init_worker, preload=[__name__])
         results = pool.imap(func, tasks, chunksize=max(1, len(tasks) // (workers * 16)))
     try:
         for task, res in zip(tasks, results):
