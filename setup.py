@@ -31,11 +31,12 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],  # the older name of cu112
         "export": ["onnx==1.16.2", "onnxruntime==1.19.2", "protobuf==4.25.9"],
         "tensorboard": ["tensorboardX==2.6.2.2", "protobuf==4.25.9"],
-        "test": ["pytest"],
+        "test": ["pytest", "scikit-image==0.24.0"],  # skimage: reference for the alignment
     },
     entry_points={
         "console_scripts": [
             "face-im2rec=recognition.data.im2rec:main",
+            "face-align=recognition.data.align:main",
             "face-rec-check=recognition.data.rec_check:main",
             "face-synth=recognition.data.synthetic:main",
             "face-summary=recognition.backbones.summary:main",
@@ -44,6 +45,8 @@ setup(
             "face-export-onnx=recognition.export_onnx:main",
             "face-shards=recognition.heads.shards_cli:main",
             "face-plan=recognition.scaling.cli:main",
+            "face-preview=recognition.data.preview:main",
+            "face-plot-run=recognition.training.run_plot:main",
         ],
     },
 )

@@ -1,5 +1,6 @@
-"""IJB-B/C: similarity alignment, meta reading, faceness-weighted media/template pooling and the
-TAR@FAR table on a tiny IJB-shaped fixture whose answer is worked out by hand below."""
+"""IJB-B/C: InsightFace's float32 similarity alignment (skimage as the reference), meta reading,
+faceness-weighted media/template pooling and the TAR@FAR table on a tiny IJB-shaped fixture
+whose answer is worked out by hand below."""
 import json
 import os
 
@@ -85,7 +86,54 @@ def test_similarity_transform_recovers_a_known_similarity():
     angle, scale, shift = 0.3, 1.7, np.array([12.0, -4.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     src = (ijb.ARCFACE_TEMPLATE - shift) @ np.linalg.inv(rot).T  # template = rot @ src + shift
-    np.testing.assert_allclose(ijb.similarity_transform(src), np.c_[rot, shift], atol=1e-9)
+    np.testing.assert_allclose(ijb.similarity_transform(src), np.c_[rot, shift], atol=2e-4)
+
+
+def _insightface_aligned(path, landmark_text):
+    """InsightFace's IJB code: float32 landmarks and template, skimage's estimate, warpAffine."""
+    from skimage import transform as trans  # the `test` extra
+
+    lmk = np.array([float(x) for x in landmark_text.split()], dtype=np.float32).reshape((5, 2))
+    src = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
+                    [33.5493, 92.3655], [62.7299, 92.2041]], dtype=np.float32)
+    src[:, 0] += 8.0
+    tform = trans.SimilarityTransform()
+    tform.estimate(lmk, src)
+    img = cv2.warpAffine(cv2.imread(path), tform.params[0:2, :], (112, 112), borderValue=0.0)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1), tform.params[0:2, :]
+
+
+def test_alignment_is_insightfaces_float32_estimate_pixel_for_pixel(tmp_path):
+    """Meta landmarks are float32 and the estimate runs in float32, as InsightFace's IJB code
+    does: the matrix equals skimage's bit for bit and so do the aligned pixels (the former
+    float64 estimate moved these matrices by up to 1.6e-5 and 28 values by up to 4 grey levels)."""
+    pytest.importorskip("skimage")
+    rng = np.random.default_rng(7)
+    base = tmp_path / "IJBB"
+    os.makedirs(base / "meta")
+    os.makedirs(base / "loose_crop")
+    tid, lmk, texts = [], [], []
+    for k in range(4):
+        name = f"{k}.jpg"
+        cv2.imwrite(str(base / "loose_crop" / name),
+                    rng.integers(0, 256, (180, 160, 3)).astype(np.uint8))
+        angle = rng.uniform(-0.4, 0.4)
+        rot = rng.uniform(1.0, 1.4) * np.array([[np.cos(angle), -np.sin(angle)],
+                                                [np.sin(angle), np.cos(angle)]])
+        pts = np.array(ijb.ARCFACE_TEMPLATE, np.float64) @ rot.T + rng.uniform(5, 25, 2) \
+            + rng.normal(0, 1.5, (5, 2))
+        texts.append(" ".join(f"{v:.3f}" for v in pts.ravel()))
+        tid.append(f"{name} {k + 1} {k + 1}")
+        lmk.append(f"{name} {texts[-1]} 0.99")
+    (base / "meta" / "ijbb_face_tid_mid.txt").write_text("\n".join(tid) + "\n")
+    (base / "meta" / "ijbb_name_5pts_score.txt").write_text("\n".join(lmk) + "\n")
+    (base / "meta" / "ijbb_template_pair_label.txt").write_text("1 2 0\n3 4 0\n")
+    meta = ijb.read_ijb_meta(str(tmp_path), "ijbb")
+    assert meta.landmarks.dtype == np.float32
+    for k, text in enumerate(texts):
+        theirs, matrix = _insightface_aligned(str(base / "loose_crop" / f"{k}.jpg"), text)
+        np.testing.assert_array_equal(ijb.similarity_transform(meta.landmarks[k]), matrix)
+        np.testing.assert_array_equal(ijb._load_aligned(meta, k), theirs)
 
 
 def test_align_face_undoes_the_loose_crop_warp():
@@ -142,6 +190,18 @@ def test_ijb_through_the_cli_writes_report_and_plot(fixture, tmp_path, capsys):
     assert "TAR@FAR 1e-06: 75.00" in capsys.readouterr().out
     assert json.loads(out.read_text())["results"][0]["tar_at_far"] == EXPECTED_TAR
     assert os.path.getsize(tmp_path / "ijbb_roc.png") > 1000
+
+
+def test_pair_naming_a_template_without_images_fails_before_embedding(fixture, tmp_path):
+    _, base, _ = fixture
+    copy = tmp_path / "IJBB"
+    os.makedirs(copy / "meta")
+    for name in ("ijbb_face_tid_mid.txt", "ijbb_name_5pts_score.txt"):
+        (copy / "meta" / name).write_text((base / "meta" / name).read_text())
+    (copy / "meta" / "ijbb_template_pair_label.txt").write_text("1 2 1\n3 4 0\n5 9 0\n")
+    with pytest.raises(DataError, match=r"ijbb_template_pair_label.txt: pair 3 \(5 9\) names "
+                                        r"template 9, which has no images"):
+        ijb.read_ijb_meta(str(tmp_path), "ijbb")
 
 
 def test_unknown_template_in_pairs_and_missing_image_are_errors(fixture, tmp_path):

@@ -24,6 +24,9 @@ if __name__ == "__main__":
 
 # per tool: arguments naming inputs that do not exist (or a bad value where a tool reads none)
 BAD_INPUT = {
+    "plot_run.py": ["{tmp}/no_run", "-o", "{tmp}/out.png"],
+    "preview.py": ["{tmp}/none.rec", "-o", "{tmp}/out.png"],
+    "align.py": ["{tmp}/no_src", "{tmp}/dst", "--landmarks", "{tmp}/none.tsv"],
     "eval_attributes.py": ["--model", "{tmp}/none,1", "--rec", "{tmp}/none.rec"],
     "export_onnx.py": ["{tmp}/none,1", "{tmp}/out.onnx"],
     "im2rec.py": ["{tmp}/out", "{tmp}/no_such_folder"],

@@ -165,3 +165,59 @@ def test_tools_wrapper_help_lists_the_flags():
     for flag in ("--data-dir", "--model", "--target", "--nfolds", "--no-flip", "--gpu",
                  "--output", "--plot", "--transform", "--batch-size"):
         assert flag in out
+
+
+# --------------------------------------------------------------------------- ROC plot
+def _roc_at(separation, seed, negatives=3000):
+    """A `plots.Roc` of Gaussian genuine/impostor scores `separation` standard deviations
+    apart (5.6-5.7: a 99 % model at FAR 1e-3 on 3,000 impostor pairs)."""
+    from recognition.eval import metrics, plots
+
+    rng = np.random.default_rng(seed)
+    labels = np.r_[np.ones(negatives, bool), np.zeros(negatives, bool)]
+    scores = np.r_[rng.normal(separation, 1, negatives), rng.normal(0, 1, negatives)]
+    result = metrics.tar_at_far(labels, scores)
+    return plots.roc_data(result["fpr"], result["tpr"], result["auc"], negatives)
+
+
+def test_roc_of_two_99_percent_models_is_zoomed_and_its_tar_labels_apart(tmp_path):
+    from recognition.eval import plots
+
+    curves = [("r50,1", _roc_at(5.6, 0)), ("r100,1", _roc_at(5.7, 1))]
+    marks = [tar for _, roc in curves for tar in roc.tar_at_far.values()]
+    assert min(marks) > 0.98  # both are 99 % models at every plotted FAR
+    fig = plots.roc_figure(curves, "lfw ROC")
+    ax = fig.axes[0]
+    lower, upper = ax.get_ylim()
+    shown = min(plots._tar_at(roc, 1 / 3000) for _, roc in curves)  # TAR at the left edge
+    assert upper == 1.0 and shown - 0.01 < lower < shown  # zoomed: a little below the data
+    assert lower > 0.95  # not the 0..1 axis that squeezed every curve into the top
+    assert (lower, upper) == plots.tar_limits(curves, 1 / 3000)
+
+    # every TAR-at-FAR value is printed once, each in a box of its own
+    from matplotlib.text import Text
+
+    texts = [t for a in fig.axes for t in a.findobj(Text)]
+    texts += [cell.get_text() for a in fig.axes for table in a.tables
+              for cell in table.get_celld().values()]  # a table cell's text is no child
+    texts = [t for t in texts if t.get_visible() and t.get_text()]
+    values = [t for t in texts if t.get_text().replace(".", "", 1).isdigit()]
+    expected = sorted(f"{100 * tar:.2f}" for tar in marks)
+    assert sorted(t.get_text() for t in values) == expected
+    fig.tight_layout()
+    fig.canvas.draw()  # a table places its cells' texts when drawn
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in values]
+    for i, a in enumerate(boxes):
+        assert a.width > 0 and a.height > 0
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), "two TAR labels print over each other"
+    # the table lies under the ROC, not on it
+    roc_box = ax.get_window_extent(renderer)
+    assert all(b.y1 < roc_box.y0 for b in boxes)
+
+    written = plots.write_plots("lfw", [(label, plots.PlotData(roc=roc)) for label, roc in curves],
+                                str(tmp_path))
+    assert written == [str(tmp_path / "lfw_roc.png")]
+    png = cv2.imread(written[0])
+    assert png is not None and png.shape[1] == 500 and png.shape[0] > 400  # 5 in x 4+ in

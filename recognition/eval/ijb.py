@@ -2,10 +2,12 @@
 
 Reads the official meta files (`<t>_face_tid_mid.txt`: image template media,
 `<t>_name_5pts_score.txt`: image 5 landmarks (x y) faceness, `<t>_template_pair_label.txt`:
-template template label) and the `loose_crop` images; aligns each face to the 112x112 ArcFace
-5-point template with a similarity transform; sums image and flip embeddings; multiplies by the
-faceness score (the norm is kept); averages per media, sums the media of a template, L2
-normalises; scores template pairs by cosine; TAR at FAR 1e-6 .. 1e-1 from sklearn's ROC.
+template template label; every template a pair names must have images) and the `loose_crop`
+images; aligns each face to the 112x112 ArcFace 5-point template with InsightFace's float32
+similarity estimate (`recognition.data.align`, shared with `face-align`), so aligned pixels and
+scores are InsightFace's; sums image and flip embeddings; multiplies by the faceness score
+(the norm is kept); averages per media, sums the media of a template, L2 normalises; scores
+template pairs by cosine; TAR at FAR 1e-6 .. 1e-1 from sklearn's ROC.
 Images stream through a bounded prefetch (decode + align in threads), so 227k images fit.
 """
 import collections
@@ -15,16 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..data.align import ARCFACE_TEMPLATE, align_face, similarity_transform
 from ..errors import DataError
 from .metrics import tar_at_far
 
 __all__ = ["ARCFACE_TEMPLATE", "IJBMeta", "read_ijb_meta", "similarity_transform", "align_face",
            "iter_aligned", "embed_ijb", "template_features", "pair_scores", "score_ijb",
            "evaluate_ijb"]
-
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                             [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
-
 
 class IJBMeta:
     """Per-image names, landmarks (N, 5, 2), faceness, template and media ids; template pairs."""
@@ -78,29 +77,23 @@ def read_ijb_meta(root, target):
         ids = np.array([r[1:] for r in tid], dtype=np.int64)
     except ValueError as exc:
         raise DataError(f"{meta}: non-numeric field in the meta files ({exc})") from None
-    pairs = _read_pairs(os.path.join(meta, f"{target}_template_pair_label.txt"))
-    return IJBMeta([r[0] for r in tid], numbers[:, :10].reshape(-1, 5, 2), numbers[:, 10],
-                   ids[:, 0], ids[:, 1], pairs, os.path.join(base, "loose_crop"))
+    pairs_path = os.path.join(meta, f"{target}_template_pair_label.txt")
+    pairs = _read_pairs(pairs_path)
+    _check_pair_templates(pairs, ids[:, 0], pairs_path, f"{target}_face_tid_mid.txt")
+    # float32 landmarks, as InsightFace parses them: the similarity estimate runs in float32
+    landmarks = numbers[:, :10].astype(np.float32).reshape(-1, 5, 2)
+    return IJBMeta([r[0] for r in tid], landmarks, numbers[:, 10], ids[:, 0], ids[:, 1], pairs,
+                   os.path.join(base, "loose_crop"))
 
 
-def similarity_transform(src, dst=ARCFACE_TEMPLATE):
-    """2x3 least-squares similarity (rotation, scale, shift) taking src to dst (Umeyama)."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    sc, dc = src - mu_s, dst - mu_d
-    u, s, vt = np.linalg.svd(dc.T @ sc / len(src))
-    d = np.array([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rot = u @ np.diag(d) @ vt
-    scale = (s * d).sum() / (sc ** 2).sum(1).mean()
-    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
-
-
-def align_face(image, landmarks, size=112):
-    """Warp an HWC image so its 5 landmarks land on the ArcFace template (black outside)."""
-    import cv2
-
-    matrix = similarity_transform(landmarks, ARCFACE_TEMPLATE * (size / 112.0))
-    return cv2.warpAffine(image, matrix, (size, size), borderValue=0.0)
+def _check_pair_templates(pairs, templates, pairs_path, tid_name):
+    """Fail before any embedding when a pair names a template that has no images."""
+    missing = ~np.isin(pairs[:, :2], np.unique(templates))
+    if missing.any():
+        row, col = np.argwhere(missing)[0]
+        raise DataError(f"{pairs_path}: pair {row + 1} ({pairs[row, 0]} {pairs[row, 1]}) names "
+                        f"template {pairs[row, col]}, which has no images in {tid_name} "
+                        f"({int(missing.any(axis=1).sum())} pairs name such templates)")
 
 
 def _load_aligned(meta, index):

@@ -3,6 +3,8 @@
 The ROC is drawn as face verification reads it (IJB-B/C papers, InsightFace): TAR on a linear
 axis against FAR on a log axis from the smallest FAR the impostor pairs can resolve up to 1,
 with dots marking TAR at the reported FAR levels; one curve per model on a figure per target.
+The TAR axis is zoomed to the data (a little below the lowest TAR drawn, up to 1) so that
+models at 99 % are told apart, and the marks' values are a table under the plot.
 Pair sets also get a precision-recall figure and a genuine vs impostor distance histogram.
 """
 import os
@@ -12,7 +14,7 @@ import numpy as np
 
 from .metrics import FAR_LEVELS, resolvable_fars, tar_table
 
-__all__ = ["Roc", "Pr", "Hist", "PlotData", "roc_data", "lowest_far", "roc_figure", "pr_figure",
+__all__ = ["Roc", "Pr", "Hist", "PlotData", "roc_data", "lowest_far", "tar_limits", "roc_figure", "pr_figure",
            "histogram_figure", "write_plots", "safe_name"]
 
 
@@ -61,32 +63,77 @@ def safe_name(text):
 
 
 def _axes():
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5, 4))
-    FigureCanvasAgg(fig)
+    fig = _figure((5, 4))
     return fig, fig.add_subplot()
 
 
+def _figure(size):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _tar_at(roc, far):
+    """The highest TAR the curve reaches at a FAR of at most `far`."""
+    fpr, tpr = np.asarray(roc.fpr), np.asarray(roc.tpr)
+    inside = fpr <= far
+    return float(tpr[inside].max()) if inside.any() else float(tpr.min())
+
+
+def tar_limits(curves, low):
+    """`(lower, 1.0)`: the TAR axis zoomed to the data, as the IJB papers draw it. `lower` sits
+    a little (8 % of the range shown, at least 0.002) below the lowest TAR drawn at the plotted
+    FARs: each curve's TAR at the axis' left edge `low` and its marks."""
+    lowest = min(min([_tar_at(roc, low)] + list(roc.tar_at_far.values())) for _, roc in curves)
+    lowest = min(max(lowest, 0.0), 1.0)
+    return max(0.0, lowest - max(0.08 * (1.0 - lowest), 0.002)), 1.0
+
+
 def roc_figure(curves, title):
-    """curves: [(label, Roc)] -> a Figure, FAR on a log axis, TAR marked at the FAR levels."""
-    fig, ax = _axes()
+    """curves: [(label, Roc)] -> a Figure, FAR on a log axis, TAR on an axis zoomed to the
+    curves (`tar_limits`), TAR marked with dots at the FAR levels and listed in a table under
+    the plot (a row per model in its curve's colour, a column per FAR level)."""
+    fars = sorted({far for _, roc in curves for far in roc.tar_at_far}, key=float)
+    table_height = 0.25 * (len(curves) + 1) if fars else 0.0
+    fig = _figure((5, 4 + table_height))
+    grid = fig.add_gridspec(2, 1, height_ratios=[4, table_height]) if fars else None
+    ax = fig.add_subplot(grid[0]) if fars else fig.add_subplot()
     low = lowest_far(min(roc.negatives for _, roc in curves))
+    colors = []
     for label, roc in curves:
         (line,) = ax.plot(np.maximum(roc.fpr, low), roc.tpr, label=f"{label} (AUC {roc.auc:.4f})")
-        fars = [float(level) for level in roc.tar_at_far]
-        tars = list(roc.tar_at_far.values())
-        ax.plot(fars, tars, "o", color=line.get_color(), markersize=4, clip_on=False)
-        for far, tar in zip(fars, tars):
-            ax.annotate(f"{100 * tar:.2f}", (far, tar), textcoords="offset points",
-                        xytext=(2, -9), fontsize=6, color=line.get_color())
+        colors.append(line.get_color())
+        ax.plot([float(far) for far in roc.tar_at_far], list(roc.tar_at_far.values()), "o",
+                color=line.get_color(), markersize=4, clip_on=False)
     ax.set_xscale("log")
-    ax.set(xlim=(low, 1), ylim=(0, 1.02), xlabel="false accept rate (FAR)",
+    ax.set(xlim=(low, 1), ylim=tar_limits(curves, low), xlabel="false accept rate (FAR)",
            ylabel="true accept rate (TAR)", title=title)
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=7)
+    if fars:
+        _tar_table(fig.add_subplot(grid[1]), curves, fars, colors)
     return fig
+
+
+def _tar_table(ax, curves, fars, colors):
+    """TAR (%) at each FAR level, a row per model: the marks' values, each in a cell of its
+    own (labels on the curves would print over each other when models are close)."""
+    ax.axis("off")
+    cells = [[label] + [f"{100 * roc.tar_at_far[far]:.2f}" if far in roc.tar_at_far else "-"
+                        for far in fars] for label, roc in curves]
+    first = min(0.5, max(0.2, 0.014 * max(len(label) for label, _ in curves)))
+    table = ax.table(cellText=cells, colLabels=["model"] + [f"FAR {far}" for far in fars],
+                     colWidths=[first] + [(1 - first) / len(fars)] * len(fars),
+                     cellLoc="center", edges="horizontal", bbox=[0, 0, 1, 1])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    for (row, _col), cell in table.get_celld().items():
+        if row > 0:
+            cell.get_text().set_color(colors[row - 1])
+    ax.set_title("TAR (%) at FAR", fontsize=7, loc="left")
 
 
 def pr_figure(curves, title):

@@ -109,13 +109,13 @@ class ParallelFC:
         return float(loss.asscalar()), feat_grad
 
     def forward_backward_async(self, features, labels, counts=None):
-        """Like :meth:`forward_backward`, but the loss is a 1-element NDArray and, with the
-        full classifier, no step waits on the host: the training loop reads the loss when it
-        logs, while the engine computes.
+        """Like :meth:`forward_backward`, but the loss is a 1-element NDArray.
 
         ``counts`` (rows per worker, rank order) skips the per-step collective that learns
-        them; with it, bad input raises on the worker that has it only (the launcher stops
-        the others), so pass it only when every worker's batch size is fixed.
+        them, and with it nothing is read back to the host, full or partial FC: labels outside
+        [0, C) are counted on the device into ``label_errors`` (the training loop reads it with
+        the loss, a step later), and a wrong shape raises on the worker that has it only (the
+        launcher stops the others). Pass it only when every worker's batch size is fixed.
         """
         with autograd.pause():
             return self._step(features, labels, counts)
