@@ -24,8 +24,8 @@ Memory figures are worker 0's (it holds the largest shard); MiB = 2**20 bytes.
 `--activations NAME:BATCH[:FORM] ...` measures instead the backbone side's one measured
 constant: the peak-RSS growth of two forward + backward passes of a hybridized backbone
 (static_alloc, as training runs it), over batch x the sum of its layer outputs (shape
-inference) x 4 bytes. FORM is the PReLU form built ('conv', the default and what a CPU
-builds, or 'op', what a GPU builds); the sum is counted for the same form.
+inference) x 4 bytes. FORM is the PReLU form built ('conv', the default and what training
+builds on every device, or 'op', MXNet's one-op PReLU); the sum is counted for the same form.
 """
 import argparse
 import json

@@ -6,7 +6,9 @@ every input path the README names that no earlier README command creates holds a
 
     data/faces_emore/          InsightFace-layout train.rec/.idx + property, lfw.bin,
                                cfp_fp.bin, agedb_30.bin (tiny synthetic pairs)
-    data/mine/aligned_faces/   a folder per identity of aligned 112x112 faces (for im2rec)
+    data/mine/photos/          a folder per identity of unaligned 160x160 photos, and
+    data/mine/landmarks.tsv    their 5 landmarks (tools/align.py makes data/mine/aligned_faces/,
+                               the folder im2rec then packs)
     data/mine/plain.rec        a plain-layout .rec (for rec_convert --layout insightface)
     data/mine/mine_pairs.bin   held-out pairs of the user's own faces (the small-CPU recipe)
     data/adience/val.rec       a held-out .rec packed with --pack-label ([id, gender, age])
@@ -55,8 +57,9 @@ def build_working_copy(root, scratch):
                       **quiet)
     for target in ("lfw", "cfp_fp", "agedb_30"):
         shutil.copy(os.path.join(src, "verify.bin"), path("data", "faces_emore", f"{target}.bin"))
-    # the user's own aligned faces, and a plain .rec of them
-    shutil.copytree(images, path("data", "mine", "aligned_faces"))
+    # the user's own photos with landmarks (align.py aligns them), and a plain .rec of faces
+    _write_photos(path("data", "mine", "photos", "x"), path("data", "mine", "landmarks.tsv"),
+                  images)
     pack_image_folder(images, path("data", "mine", "plain"), **quiet)
     shutil.copy(os.path.join(src, "verify.bin"), path("data", "mine", "mine_pairs.bin"))
     # Adience's held-out fold packed with --pack-label
@@ -93,6 +96,27 @@ def _write_shards(prefix, num_classes, dim, world_size):
         weight = rng.normal(0, 0.1, (count, dim)).astype(np.float32)
         save_shard(shard_path(prefix, rank, world_size),
                    Shard(weight, np.zeros_like(weight), num_classes, world_size, rank, start))
+
+
+def _write_photos(anything_inside, landmark_file, images):
+    """Each aligned face scaled 1.25 and rotated 10 degrees about the photo's centre in a
+    160x160 grey photo, its landmarks the ArcFace template moved the same way; same folders."""
+    from recognition.data.align import ARCFACE_TEMPLATE
+
+    photos = os.path.dirname(anything_inside)
+    move = cv2.getRotationMatrix2D((56.0, 56.0), 10.0, 1.25)
+    move[:, 2] += 80.0 - 56.0
+    points = np.hstack([ARCFACE_TEMPLATE, np.ones((5, 1))]) @ move.T
+    rows = []
+    for folder in sorted(os.listdir(images)):
+        os.makedirs(os.path.join(photos, folder), exist_ok=True)
+        for name in sorted(os.listdir(os.path.join(images, folder))):
+            face = cv2.imread(os.path.join(images, folder, name))
+            photo = cv2.warpAffine(face, move, (160, 160), borderValue=(127, 127, 127))
+            cv2.imwrite(os.path.join(photos, folder, name), photo)
+            rows.append("\t".join([f"{folder}/{name}"] + [f"{v:.3f}" for v in points.ravel()]))
+    with open(landmark_file, "w") as out:
+        out.write("\n".join(rows) + "\n")
 
 
 def _write_ijbb(anything_inside, images):

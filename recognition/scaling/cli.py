@@ -115,9 +115,9 @@ def build_parser():
                         "workspaces, allocator slack, in GiB (default 1; 0 on a CPU)")
     p.add_argument("--activation-factor", type=_positive(float), default=None,
                    help="peak backward memory over batch x sum of layer outputs x dtype bytes "
-                        f"(default by PReLU form: {ACTIVATION_FACTORS['op']:g} for the GPU "
-                        f"form, 1.36-1.58 measured on the CPU; {ACTIVATION_FACTORS['conv']:g} "
-                        "for the CPU form, 1.02-1.23 measured)")
+                        f"(default by PReLU form: {ACTIVATION_FACTORS['conv']:g} for the "
+                        "four-op conv form training builds, 1.01-1.21 measured on the CPU; "
+                        f"{ACTIVATION_FACTORS['op']:g} for the one-op form, 1.29-1.57 measured)")
     p.add_argument("--fusion-mb", type=_non_negative, default=FUSION_BYTES / MIB,
                    help="Horovod fusion buffer in MiB, counted when W > 1 (horovodrun "
                         "--fusion-threshold-mb; default 128)")

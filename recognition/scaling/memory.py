@@ -38,8 +38,8 @@ DTYPE_BYTES = {"float32": 4, "float16": 2}
 FC_BYTES = 4  # the classifier and its temporaries are float32
 # Peak bytes of forward + backward of a hybridized (static_alloc) backbone over
 # batch x (sum of layer outputs) x dtype bytes, by PReLU form (benchmarks/bench_plan.py
-# --activations, on the CPU): the four-op conv form 1.02-1.23 (r18 at batch 8, 16, 32; r50 at
-# 8), covered by 1.25; the one-op form 1.36-1.58 (the same points), covered by 1.6: its sum is
+# --activations, on the CPU): the four-op conv form 1.01-1.21 (r18 at batch 8, 16, 32; r50 at
+# 8), covered by 1.25; the one-op form 1.29-1.57 (the same points), covered by 1.6: its sum is
 # smaller (31.8M vs 48.1M for r100) but its real memory only 14-20 % lower. Not measured on a
 # GPU; GPU workspaces are not in it (--reserve-gb).
 ACTIVATION_FACTORS = {"conv": 1.25, "op": 1.6}
