@@ -1,9 +1,11 @@
-"""Images/s of the training iterator vs the raw ImageRecordIter decode of the same file.
+"""Images/s of the training readers vs the raw ImageRecordIter decode of the same file.
 
     python benchmarks/bench_reading.py [--images 6000] [--threads 2] [--batch-size 128]
 
 Both layouts are measured; the InsightFace figure reads through the image-only view (built
 before timing) and is compared with raw ImageRecordIter on the plain file of the same images.
+The shared-order reader (data_order='global', the default for training) reads both layouts
+directly by key.
 """
 import argparse
 import os
@@ -17,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import machine, textured_faces  # noqa: E402
 from recognition.data.im2rec import pack_image_folder  # noqa: E402
 from recognition.data.iterator import FaceRecordIter  # noqa: E402
+from recognition.data.shared_order import SharedOrderReader  # noqa: E402
 
 
 def images_per_second(make_iter, epochs):
@@ -59,7 +62,11 @@ def main():
                                ("FaceRecordIter, plain layout",
                                 lambda: FaceRecordIter(plain + ".rec", **common)),
                                ("FaceRecordIter, InsightFace layout",
-                                lambda: FaceRecordIter(os.path.join(tmp, "ins"), **common))]:
+                                lambda: FaceRecordIter(os.path.join(tmp, "ins"), **common)),
+                               ("SharedOrderReader, plain layout",
+                                lambda: SharedOrderReader(plain + ".rec", **common)),
+                               ("SharedOrderReader, InsightFace layout",
+                                lambda: SharedOrderReader(os.path.join(tmp, "ins"), **common))]:
                 results.setdefault(name, []).append(images_per_second(make, args.epochs))
     print(f"machine: {machine()}; {args.images} images 112x112 JPEG q95, "
           f"batch {args.batch_size}, {args.threads} decoding threads")

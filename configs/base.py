@@ -10,7 +10,12 @@ config = dict(
     rec="data/synthetic/train.rec",  # .rec path/prefix, or a folder holding train.rec
     num_classes=None,         # None: from `property`, identity records or the .lst
     image_size=[112, 112],    # network input (H, W); other sizes: shorter edge scaled, centre crop
-    augment={"rand_mirror": True},  # ImageRecordIter augmentations (see data/iterator.py)
+    data_order="global",      # global: every epoch one shuffle of all images, each worker a
+                              # slice (read by key, threads; rand_mirror only) | part: MXNet's
+                              # ImageRecordIter, each worker a fixed contiguous part (all of
+                              # its augmentations)
+    augment={"rand_mirror": True},  # augmentations (data_order='part': any ImageRecordIter one,
+                              # see data/iterator.py)
     preprocess_threads=2,     # decoding threads per worker
     data_cache_dir=None,      # where the image-only view of an InsightFace .rec goes
     # --- network ------------------------------------------------------------------------
@@ -31,19 +36,19 @@ config = dict(
     margin_m3=None,           # additive cosine margin, CosFace (None: preset's)
     easy_margin=False,        # ArcFace: apply the margin only where cos(theta) > 0
     sample_rate=1.0,          # partial FC: fraction of negative class centres used per step
-    center_loss_weight=0.0,   # lambda of center loss (seed 002); 0 disables it
-    center_loss_alpha=0.5,    # centre update c <- c - (1 - alpha) * (c - x) (seed 002)
+    center_loss_weight=0.0,   # lambda of center loss (Kumar et al.); 0 disables it
+    center_loss_alpha=0.5,    # centre update c <- c - (1 - alpha) * (c - x) (Kumar et al.)
     attribute_weights=[1.0, 1.0],  # attribute networks (facialnet): weight of each output's
                               # cross-entropy against label columns 1, 2, ... (--pack-label)
     attribute_names=["gender", "age_group"],  # names of those outputs in logs and reports
-    # --- optimisation (seed 000: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
+    # --- optimisation (Chen and Ding: SGD lr 0.1, x0.1 at 100k/140k/160k, momentum 0.9, wd 5e-4)
     batch_size=128,           # images per worker per step
     lr=0.1,                   # base learning rate
     momentum=0.9,             # SGD momentum (backbone and classifier)
     weight_decay=5e-4,        # L2 weight decay (backbone and classifier)
     lr_steps=[100000, 140000, 160000],  # steps where lr is multiplied by lr_factor
     lr_factor=0.1,            # lr multiplier at each of lr_steps
-    max_steps=200000,         # total steps (seed 000 stops at 200k)
+    max_steps=200000,         # total steps (Chen and Ding stop at 200k)
     reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
     warmup_steps=0,           # linear warm-up from 0 to lr
     dtype="float32",          # float32 | float16 (GPU only: float16 backbone, float32 master

@@ -1,5 +1,5 @@
-"""Seed 004 on MS1MV2: Inception-ResNet v2 with PReLU, ArcFace, 112x112 input (stem without
-its max-pool), lr 0.1 divided by 10 at 50k/80k/110k, end at 170k."""
+"""Peng et al. 2020 on MS1MV2: Inception-ResNet v2 with PReLU, ArcFace, 112x112 input (stem
+without its max-pool), lr 0.1 divided by 10 at 50k/80k/110k, end at 170k."""
 BASE = "ms1mv2_r50.py"
 config = dict(
     network="incres_v2",

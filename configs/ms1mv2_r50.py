@@ -1,6 +1,7 @@
 """IResNet-50 + ArcFace on MS1MV2 (InsightFace's `faces_emore`, 85,742 identities).
 
-The seed-000 schedule of base.py for a global batch of 512 (e.g. 4 GPUs x 128).
+base.py's schedule (Chen and Ding, improved ResNet) for a global batch of 512 (e.g. 4 GPUs x
+128).
 """
 config = dict(
     rec="data/faces_emore",

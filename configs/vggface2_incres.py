@@ -1,4 +1,4 @@
-"""Seed 004's VGGFace2 family (softmax loss, 160x160 input with the stem max-pool, 512-d):
+"""Peng et al. 2020's VGGFace2 family (softmax loss, 160x160 input with the stem max-pool, 512-d):
 lr 0.05 x0.2 every 20 epochs of 1,000 iterations, 100 epochs, batch 85. The twelve variants
 (`vggface2_incres_v{1,2}_{plain,trsf,leaky,prelu,trsf_leaky,trsf_prelu}.py`) change only the
 network options. VGGFace2 packed with tools/im2rec.py (9,131 identities)."""

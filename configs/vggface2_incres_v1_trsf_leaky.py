@@ -1,4 +1,4 @@
-"""Seed 004, VGGFace2: Inception-ResNet v1, act=leaky, TRSF True."""
+"""Peng et al. 2020, VGGFace2: Inception-ResNet v1, act=leaky, TRSF True."""
 BASE = "vggface2_incres.py"
 config = dict(network="incres_v1",
               network_kwargs={"act": "leaky", "trsf": True, "stem_pool": True})

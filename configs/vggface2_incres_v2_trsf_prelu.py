@@ -1,4 +1,4 @@
-"""Seed 004, VGGFace2: Inception-ResNet v2, act=prelu, TRSF True."""
+"""Peng et al. 2020, VGGFace2: Inception-ResNet v2, act=prelu, TRSF True."""
 BASE = "vggface2_incres.py"
 config = dict(network="incres_v2",
               network_kwargs={"act": "prelu", "trsf": True, "stem_pool": True})

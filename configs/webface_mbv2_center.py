@@ -1,5 +1,6 @@
-"""Seed 002: MobileNetV2 (x0.25, under 1 MB) with a 128-d embedding on CASIA-WebFace, softmax
-plus center loss (centres moved by a moving average, lambda weighting the center term)."""
+"""Kumar et al. (memory-optimized face recognition): MobileNetV2 (x0.25, under 1 MB) with a
+128-d embedding on CASIA-WebFace, softmax plus center loss (centres moved by a moving average,
+lambda weighting the center term)."""
 BASE = "casia_r50_arcface.py"
 config = dict(
     network="mbv2",

@@ -5,7 +5,8 @@ written as (C,) and broadcasts over width instead of channels, so it is reshaped
 a fixed-gamma BatchNorm's stored gamma is written as is, so it is set to 1 first; initialisers
 are listed as graph inputs, so they are removed from the inputs; a FullyConnected without an
 explicit `flatten` is exported unflattened, so the default is written out; the batch axis is
-dynamic.
+dynamic. The file's metadata records its input convention (raw RGB 0..255 NCHW, as MXNet
+takes), so `face-verify` feeds it right.
 The exported file is then run on the same random batch as MXNet and the max abs difference is
 reported (non-zero exit when it exceeds --atol).
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from .cli import entry_point
 from .errors import DataError
+from .eval.onnx_model import EXPORT_METADATA
 from .fileio import atomic_write
 from .model_spec import parse_prefix_epoch
 
@@ -105,6 +107,7 @@ def export(model, out_path, input_shape=(3, 112, 112)):
                              dynamic_input_shapes=[(None,) + tuple(input_shape)])
         onnx_model = fix_onnx_model(onnx.load(tmp),
                                     prelu_slope_ranks(model.symbol, model.input_name, input_shape))
+        onnx.helper.set_model_props(onnx_model, EXPORT_METADATA)
         onnx.checker.check_model(onnx_model)
         onnx.save(onnx_model, tmp)
     return atomic_write(out_path, write, suffix=".onnx")

@@ -1,10 +1,11 @@
 """`prefix,epoch`: how configs and tools name an MXNet checkpoint (`prefix-symbol.json` +
 `prefix-%04d.params`). One parser, so every tool accepts and refuses the same spellings: the
 epoch follows the LAST comma (a prefix may contain commas) and is a non-negative integer.
+Where a tool also takes ONNX models, a path ending in `.onnx` names one (`is_onnx`).
 """
 from .errors import ConfigError
 
-__all__ = ["parse_prefix_epoch", "params_path"]
+__all__ = ["parse_prefix_epoch", "params_path", "is_onnx"]
 
 
 def parse_prefix_epoch(text, what="checkpoint"):
@@ -21,3 +22,8 @@ def parse_prefix_epoch(text, what="checkpoint"):
 def params_path(prefix, epoch):
     """The parameter file MXNet writes for `prefix`, `epoch`."""
     return f"{prefix}-{epoch:04d}.params"
+
+
+def is_onnx(text):
+    """Whether a `--model` value names an ONNX file (`.onnx`, any case) rather than a checkpoint."""
+    return text.strip().lower().endswith(".onnx")

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from recognition.cli import entry_point  # noqa: E402
 from recognition.config import describe_keys, format_config, load_config  # noqa: E402
-from recognition.data.iterator import FaceRecordIter  # noqa: E402
+from recognition.data.iterator import training_reader  # noqa: E402
 from recognition.errors import DataError, UserError  # noqa: E402
 from recognition.model_spec import params_path, parse_prefix_epoch  # noqa: E402
 from recognition.backbones import is_attribute_model  # noqa: E402
@@ -43,6 +43,8 @@ from recognition.training.schedule import StepSchedule, scaled_steps  # noqa: E4
 from recognition.training.verifier import AttributeVerifier, Verifier  # noqa: E402
 
 USAGE = __doc__.splitlines()[0]
+DATA_ORDER_TEXT = {"global": "one order of all images shared by the workers, new each epoch",
+                   "part": "each worker its own contiguous part"}
 
 
 class Run:
@@ -51,8 +53,8 @@ class Run:
     def __init__(self, cfg, workers):
         self.cfg, self.workers = cfg, workers
         height, width = cfg.image_size
-        self.data = FaceRecordIter(
-            cfg.rec, cfg.batch_size, (3, height, width), shuffle=True,
+        self.data = training_reader(
+            cfg.data_order, cfg.rec, cfg.batch_size, data_shape=(3, height, width), shuffle=True,
             part_index=workers.rank, num_parts=workers.size,
             preprocess_threads=cfg.preprocess_threads, cache_dir=cfg.data_cache_dir,
             seed=cfg.seed + workers.rank, device=workers.ctx, **cfg.augment)
@@ -191,24 +193,39 @@ class Run:
         self.log.info(f"fine-tuning from {path} ({count} tensors), fresh classifier")
 
     # ------------------------------------------------------------------ loop
-    def _epoch_seed(self):
-        return self.cfg.seed + 1000 * self.epoch + self.workers.rank
-
     def batches(self, skip=0):
-        """Endless batches; each epoch's order comes from its own seed, so resuming after
-        `skip` batches of an epoch (decoded and dropped) gives the uninterrupted sequence."""
+        """Endless batches; each epoch's order comes from the seed and the epoch number, so
+        resuming after `skip` batches of an epoch gives the uninterrupted sequence."""
         while True:
-            self.data.reseed(self._epoch_seed())
             if skip:
                 self.log.info(f"restoring the data position: skipping {skip} batches")
+            self.data.start_epoch(self.cfg.seed, self.epoch, skip)
+            skip = 0
             for batch in self.data:
-                if skip:
-                    skip -= 1
-                    continue
                 self.batch_in_epoch += 1
+                self.report_damage()
                 yield batch
             self.epoch += 1
             self.batch_in_epoch = 0
+
+    def report_damage(self):
+        """Name each damaged record the reader met (once): in rank 0's log, on stderr for the
+        others; training goes on with the image as decoded."""
+        for line in self.data.warnings():
+            message = (f"warning: {self.cfg.rec}: damaged {line}; training goes on with it as "
+                       f"decoded; list all damaged records with: python tools/rec_check.py "
+                       f"{self.cfg.rec}")
+            if self.workers.rank == 0:
+                self.log.info(message)
+            else:
+                print(f"worker {self.workers.rank}: {message}", file=sys.stderr, flush=True)
+
+    def count_damage(self):
+        """Damaged records met by all workers (logged at the end of a run), or None."""
+        if self.data.damaged_count is None:
+            return None
+        count = mx.nd.array([self.data.damaged_count], ctx=self.workers.ctx)
+        return int(self.workers.comm.allreduce(count, name="damaged_records").asscalar())
 
     def train_step(self, batch):
         """One step: forward and backward of the objective, then both optimisers."""
@@ -287,6 +304,10 @@ class Run:
             self.verify()  # the final network is always scored
         if self.last_checkpoint != self.step and self.step > 0:  # step 0: nothing trained
             self.save()
+        damaged = self.count_damage()
+        if damaged is not None:
+            log.info(f"damaged records met in training: {damaged}"
+                     + (" (named above)" if damaged else ""))
 
 
 def print_help():
@@ -339,7 +360,8 @@ def train(cfg):
         run = Run(cfg, workers)
         try:
             run.log.info(f"{workers.size} worker(s), {run.num_classes} classes, "
-                         f"{run.data.num_images} images, global batch "
+                         f"{run.data.num_images} images ({DATA_ORDER_TEXT[cfg.data_order]}), "
+                         f"global batch "
                          f"{cfg.batch_size * workers.size}, {run.max_steps} steps, "
                          f"{run.schedule}")
             run.log.info(describe_loss(cfg))

@@ -15,6 +15,7 @@ every input path the README names that no earlier README command creates holds a
     data/IJB_release/IJBB/     an IJB-B layout: loose_crop/ + meta/ (tid_mid, 5pts_score,
                                template_pair_label)
     models/r100/model-0001     an exported r_tiny standing in for a model-zoo checkpoint
+    models/w600k_r50.onnx      that r_tiny as ONNX without metadata (a model-zoo ONNX file)
     work_dirs/adience_facialnet/best-45000   an exported FacialNet (75x75, two heads)
     work_dirs/run/fc-2000-rank{0,1}of2.params  the classifier shards of a 2-worker run
 
@@ -68,6 +69,7 @@ def build_working_copy(root, scratch):
                                                                        "val" + ext))
     _write_ijbb(path("data", "IJB_release", "IJBB", "x"), images)
     _export("r_tiny", path("models", "r100", "model"), 1, 112, embedding_size=32)
+    _export_onnx(path("models", "r100", "model"), 1, path("models", "w600k_r50.onnx"))
     _export("facialnet", path("work_dirs", "adience_facialnet", "best"), 45000, 75)
     _write_shards(path("work_dirs", "run", "fc-2000"), num_classes=4, dim=32, world_size=2)
 
@@ -85,6 +87,19 @@ def _export(name, prefix, epoch, size, **kwargs):
     net.hybridize()
     net(mx.nd.zeros((1, 3, size, size)))
     net.export(prefix, epoch=epoch)
+
+
+def _export_onnx(prefix, epoch, out):
+    """The checkpoint as ONNX with no metadata, as InsightFace's zoo files come."""
+    import onnx
+
+    from recognition.eval.embed import load_model
+    from recognition.export_onnx import export
+
+    export(load_model(prefix, epoch), out)
+    model = onnx.load(out)
+    del model.metadata_props[:]
+    onnx.save(model, out)
 
 
 def _write_shards(prefix, num_classes, dim, world_size):

@@ -104,7 +104,7 @@ def _trainable(net, exclude=None):
 
 
 def test_parameter_counts_match_references():
-    """IResNet-50 = seed 003's 43.59M; EfficientNet-B3's trunk = the reference 10,696,232."""
+    """IResNet-50 = Ponce's 43.59M; EfficientNet-B3's trunk = the reference 10,696,232."""
     r50 = get_model("r50")
     r50.initialize()
     r50(mx.nd.zeros((1, 3, 112, 112)))

@@ -1,6 +1,7 @@
-"""Inception-ResNet v1/v2 against the structure seed 004 describes.
+"""Inception-ResNet v1/v2 against the structure Peng et al. 2020 (Inception-ResNet with TRSF)
+describe.
 
-Counts from the seed's text: 20 TRSF scalars in v1 and 40 in v2 (section 3.1), 131 PReLU layers
+Counts from the paper's text: 20 TRSF scalars in v1 and 40 in v2 (section 3.1), 131 PReLU layers
 in v1 and 243 in v2 (Figures 9-10), TRSF initialised to 0.1 and PReLU/LeakyReLU slopes to 0.2
 (section 4.4.1), about 22M and 55M parameters.
 """
@@ -15,8 +16,8 @@ from mxnet.gluon import nn
 from recognition.backbones import get_model
 from recognition.backbones.common import ChannelPReLU
 
-SEED_TRSF = {1: 20, 2: 40}
-SEED_ACT_LAYERS = {1: 131, 2: 243}
+PAPER_TRSF = {1: 20, 2: 40}
+PAPER_ACT_LAYERS = {1: 131, 2: 243}
 # Sum of the channels of every activation layer, added up by hand from the layer tables:
 # v1: stem 656 + 5 x block35 448 + reduction A 1024 + 10 x block17 1408 + reduction B 1920
 #     + 5 x block8 2560 + final block8 768 = 33488
@@ -48,12 +49,12 @@ def test_structure_of_the_six_variants(version, act, trsf):
     net = get_model(f"incres_v{version}", act=act, trsf=trsf)
     net.initialize()  # TRSF and PReLU shapes are known without a forward pass
     scales = _trsf(net)
-    assert len(scales) == (SEED_TRSF[version] if trsf else 0)
+    assert len(scales) == (PAPER_TRSF[version] if trsf else 0)
     assert all(p.data().asscalar() == pytest.approx(0.1) for p in scales)
     prelus, leakies = _blocks(net, ChannelPReLU), _blocks(net, nn.LeakyReLU)
     relus = [b for b in _blocks(net, nn.Activation) if b._act_type == "relu"]
     counts = {"relu": len(relus), "leaky": len(leakies), "prelu": len(prelus)}
-    assert counts == {a: SEED_ACT_LAYERS[version] if a == act else 0 for a in counts}
+    assert counts == {a: PAPER_ACT_LAYERS[version] if a == act else 0 for a in counts}
     alphas = [p for name, p in net.collect_params().items() if name.endswith("_alpha")]
     assert sum(p.data().size for p in alphas) == (PRELU_SCALARS[version] if act == "prelu" else 0)
     assert all(np.allclose(p.data().asnumpy(), 0.2) for p in alphas)

@@ -1,4 +1,4 @@
-"""Every shipped recipe trains the loss its file names (seed values), and the command line
+"""Every shipped recipe trains the loss its file names (the papers' values), and the command line
 parses each key as its declared type."""
 import os
 
@@ -17,14 +17,14 @@ VGGFACE2 = [f"vggface2_incres_v{v}_{kind}" for v in (1, 2)
 EXPECTED = {
     "synthetic": ("arcface", 32.0, 1.0, 0.5, 0.0),            # the demo
     "small_cpu": ("arcface", 32.0, 1.0, 0.3, 0.0),            # small-CPU recipe
-    "ms1mv2_r50": ARCFACE, "ms1mv2_r100": ARCFACE,              # seed 000
-    "ms1mv2_r50_softmax": SOFTMAX,                             # seed 000, stage 1
-    "ms1mv2_r50_arcface_finetune": ARCFACE,                    # seed 000, stage 2
-    "ms1mv2_incres_v2_prelu": ARCFACE, "ms1mv2_incres_v2_trsf_prelu": ARCFACE,  # seed 004
-    "vggface2_incres": SOFTMAX, **{name: SOFTMAX for name in VGGFACE2},          # seed 004
-    "casia_r50_arcface": ARCFACE, "casia_effb3": ARCFACE,       # seed 003
-    "webface_mbv2_center": ("softmax", 30.0, 1.0, 0.0, 0.0),    # seed 002 (+ center loss)
-    "adience_facialnet": None,                                  # seed 001
+    "ms1mv2_r50": ARCFACE, "ms1mv2_r100": ARCFACE,              # Chen and Ding
+    "ms1mv2_r50_softmax": SOFTMAX,                             # Chen and Ding, stage 1
+    "ms1mv2_r50_arcface_finetune": ARCFACE,                    # Chen and Ding, stage 2
+    "ms1mv2_incres_v2_prelu": ARCFACE, "ms1mv2_incres_v2_trsf_prelu": ARCFACE,  # Peng et al.
+    "vggface2_incres": SOFTMAX, **{name: SOFTMAX for name in VGGFACE2},          # Peng et al.
+    "casia_r50_arcface": ARCFACE, "casia_effb3": ARCFACE,       # Ponce
+    "webface_mbv2_center": ("softmax", 30.0, 1.0, 0.0, 0.0),    # Kumar et al. (+ center loss)
+    "adience_facialnet": None,                                  # Liu et al. (FacialNet)
 }
 
 
@@ -52,7 +52,7 @@ def test_config_trains_the_loss_it_names(name):
     assert (spec.s, spec.m1, spec.m2, spec.m3) == expected[1:]
 
 
-def test_seed_002_keeps_its_center_loss():
+def test_kumar_mbv2_keeps_its_center_loss():
     cfg = load_config(os.path.join(CONFIGS, "webface_mbv2_center.py"))
     assert (cfg.center_loss_weight, cfg.center_loss_alpha) == (0.003, 0.95)
 

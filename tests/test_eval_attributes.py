@@ -1,5 +1,5 @@
-"""Held-out attribute accuracy (seed 001): the metric against NumPy by hand, reading a labelled
-`.rec` written by stock MXNet, and clear errors for records without attribute labels."""
+"""Held-out attribute accuracy (FacialNet paper): the metric against NumPy by hand, reading a
+labelled `.rec` written by stock MXNet, and clear errors for records without attribute labels."""
 import os
 
 import cv2

@@ -1,12 +1,12 @@
-"""Seed 001 regression: FacialNet trained with its recipe learns instead of collapsing to chance.
+"""FacialNet paper regression: trained with its recipe it learns instead of collapsing to chance.
 
 With plain FC -> ReLU heads on the trunk's all-positive features, every hidden unit of the
 64-unit head layers switched off for every image within a few dozen SGD steps (lr 0.01,
 momentum 0.9): the logits became the constant biases, the loss sat at ln 2 + ln 8, no gradient
 reached the trunk again and the held-out accuracy stayed at chance however long the run
-(docs/benchmarks.md, seed 001). BatchNorm after each hidden FC keeps the units alive.
+(docs/benchmarks.md). BatchNorm after each hidden FC keeps the units alive.
 
-Here the real config (seed 001's lr, momentum, weight decay, dropout and grey input) reads a
+Here the real config (the paper's lr, momentum, weight decay, dropout and grey input) reads a
 tiny set of rendered faces (40 people, 80 images) in shuffled batches for 50 steps. Before the
 fix: loss ~2.77 at the end, the age logits identical for every image, gender accuracy on the
 training images 50 % (the majority share). After: loss ~0.5, both heads' logits spread by
@@ -47,7 +47,7 @@ def test_facialnet_recipe_learns_gender_instead_of_collapsing(faces, tmp_path):
         rec=faces, batch_size=24, max_steps=STEPS, lr_steps=[], reference_batch_size=0,
         verify_every=0, save_every=0, log_every=1000, augment={}, preprocess_threads=1,
         output=str(tmp_path)))
-    assert (cfg.lr, cfg.momentum, cfg.weight_decay) == (0.01, 0.9, 0.01)  # seed 001's recipe
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay) == (0.01, 0.9, 0.01)  # the paper's recipe
     run = Run(cfg, init_workers())
     run.restore()
     losses = []

@@ -11,6 +11,7 @@ from recognition.errors import DataError
 from recognition.train import Run, main
 from recognition.training.distributed import init_workers
 from recognition.training.monitor import NonFiniteLoss, StopRequest
+from images import garble
 from tiny_faces import tiny_faces, write_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +42,21 @@ def test_loss_goes_down(tiny_data, tmp_path):
     first, last = np.mean(losses[:5]), np.mean(losses[-5:])
     assert last < 0.8 * first, (first, last)
     assert os.path.isfile(tmp_path / "model-0030.params")
+
+
+def test_damaged_image_is_named_once_in_the_log(tiny_data, tmp_path):
+    """libjpeg decodes a garbled JPEG with a warning naming nothing: the run names the record
+    once (it is read in every epoch), goes on, and counts it at the end."""
+    out, config = tiny_data
+    rec, offset = garble(os.path.join(out, "train.rec"), tmp_path, key=5, name="train")
+    run = make_run(config, rec=rec, output=str(tmp_path / "run"), max_steps=10, save_every=0)
+    run.train(stop=False)
+    run.log.close()
+    log = open(tmp_path / "run" / "train.log").read()
+    assert run.epoch >= 2 and run.step == 10
+    assert log.count(f"damaged record 5 at byte {offset}: libjpeg: Corrupt JPEG data") == 1, log
+    assert f"list all damaged records with: python tools/rec_check.py {rec}" in log
+    assert "damaged records met in training: 1 (named above)" in log
 
 
 def weights(run):

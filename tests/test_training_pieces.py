@@ -60,7 +60,7 @@ def test_every_shipped_config_loads():
         load_config(os.path.join(folder, name))
 
 
-def test_schedule_matches_seed_000():
+def test_schedule_matches_chen_and_ding():
     sched = StepSchedule(0.1, [100000, 140000, 160000], 0.1)
     assert sched(0) == 0.1 and sched(99999) == 0.1
     assert np.isclose(sched(100000), 0.01) and np.isclose(sched(150000), 0.001)

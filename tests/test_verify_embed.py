@@ -118,7 +118,7 @@ def test_parse_models_lists_ranges_and_saved_epochs(tmp_path):
         parse_models([str(tmp_path / "none")])
 
 
-def test_low_light_is_seed_003_formula():
+def test_low_light_is_ponce_formula():
     x = np.array([0, 1, 4, 100, 200, 255], dtype=np.uint8).reshape(1, 1, 1, 6).repeat(3, 1)
     out = transforms.apply_transform("low_light", x)
     assert out.dtype == np.uint8

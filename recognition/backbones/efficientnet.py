@@ -3,8 +3,9 @@
 MBConv blocks: 1x1 expand -> kxk depthwise(stride) -> squeeze-excitation -> 1x1 linear project,
 swish activations, identity shortcut when shapes match. Widths and depths are the B0 table
 scaled by (width, depth) per variant and rounded as in the reference implementation, so B3's
-trunk has exactly the reference's 10,696,232 trainable parameters. Seed 003 puts a pooled
-512-d FC on it (11.48M in all); here the InsightFace head does the same after global pooling.
+trunk has exactly the reference's 10,696,232 trainable parameters. Ponce's ArcFace report puts
+a pooled 512-d FC on it (11.48M in all); here the InsightFace head does the same after global
+pooling.
 """
 import math
 

@@ -1,9 +1,9 @@
-"""FacialNet (seed 001): an 8-conv trunk shared by a gender (2-way) and an age-group (8-way) head.
+"""FacialNet (Liu et al.): an 8-conv trunk shared by a gender (2-way) and an age-group (8-way) head.
 
-Layer table from the seed (Table 1): conv 32/3/s2, 64/3, 128/3/s2, 128/3, 128/1, 256/3/s2 (no
-pad), 512/3/s2, 512/1, then one 3x3/2 max-pool; at the seed's 75x75 grey input this leaves
-512x2x2 = 2048 features, the FC input size its head tables list. The seed converts faces to grey;
-`gray=True` does that inside (ITU-R 601 weights) so the network still takes RGB 0..255. The seed
+Layer table from the paper (Table 1): conv 32/3/s2, 64/3, 128/3/s2, 128/3, 128/1, 256/3/s2 (no
+pad), 512/3/s2, 512/1, then one 3x3/2 max-pool; at the paper's 75x75 grey input this leaves
+512x2x2 = 2048 features, the FC input size its head tables list. The paper converts faces to grey;
+`gray=True` does that inside (ITU-R 601 weights) so the network still takes RGB 0..255. The paper
 does not mention BatchNorm; `batch_norm=True` adds it after each conv and after each hidden FC
 of the heads (set False for the paper's plain conv / FC + ReLU). Heads per Tables 2-3: FC 512 ->
 ReLU -> Dropout, FC 64 -> ReLU -> Dropout, FC to the classes; the outputs are logits (the softmax

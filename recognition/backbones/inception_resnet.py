@@ -1,17 +1,18 @@
 """Inception-ResNet v1 (FaceNet layout) and v2 with trainable residual scaling (TRSF).
 
-Peng et al., "More Trainable Inception-ResNet for Face Recognition" (seed 004): every residual
-branch is scaled by a trainable scalar initialised to 0.1 instead of the fixed 0.17/0.10/0.20,
-and every activation of the network may be ReLU, LeakyReLU(0.2) or PReLU(init 0.2).
+Peng et al., "More Trainable Inception-ResNet for Face Recognition" (Neurocomputing, 2020):
+every residual branch is scaled by a trainable scalar initialised to 0.1 instead of the fixed
+0.17/0.10/0.20, and every activation of the network may be ReLU, LeakyReLU(0.2) or PReLU(init
+0.2).
 
-Structure, counted from the seed's own numbers: v1 = 5 block35 / 10 block17 / 5 block8 plus a
+Structure, counted from the paper's own numbers: v1 = 5 block35 / 10 block17 / 5 block8 plus a
 final block8 without activation (131 activation layers, as its Figure 9 counts); v2 = 10 / 20 / 9
-plus the final block8 and Conv2d_7b_1x1 (243 layers, Figure 10). The seed counts 20 TRSF in v1 and
+plus the final block8 and Conv2d_7b_1x1 (243 layers, Figure 10). The paper counts 20 TRSF in v1 and
 40 in v2: the only reading consistent with both is that v2's final block has a TRSF and v1's
 keeps FaceNet's fixed scale 1.0, so `final_trsf=None` reproduces exactly that; pass True/False
-to choose. For 112x112 input the seed removes one stem down-sampling layer: here MaxPool_3a (the
+to choose. For 112x112 input the paper removes one stem down-sampling layer: here MaxPool_3a (the
 one whose removal changes no parameter or activation count); `stem_pool=True` restores it for
-the seed's 160x160 setting.
+the paper's 160x160 setting.
 """
 from mxnet import init
 from mxnet.gluon import nn
@@ -112,9 +113,9 @@ class InceptionResNet(nn.HybridBlock):
     version : 1 or 2.
     act : 'relu' | 'leaky' | 'prelu', used for every activation layer.
     trsf : bool, trainable residual scale (init 0.1) in every Inception-ResNet module.
-    final_trsf : None (the seed's counts: v1 no, v2 yes) or bool, TRSF in the final block8.
+    final_trsf : None (the paper's counts: v1 no, v2 yes) or bool, TRSF in the final block8.
     stem_pool : bool, keep MaxPool_3a (the 160x160 setting); False for 112x112.
-    prelu_init : float, PReLU's initial negative slope (0.2 in the seed).
+    prelu_init : float, PReLU's initial negative slope (0.2 in the paper).
     """
 
     def __init__(self, version=1, act="relu", trsf=False, final_trsf=None, stem_pool=False,

@@ -1,6 +1,6 @@
-"""MobileNetV2 for faces (seed 002): inverted residuals, linear bottlenecks, 128-d embedding.
+"""MobileNetV2 for faces (Kumar et al.): inverted residuals, linear bottlenecks, 128-d embedding.
 
-The seed's face model keeps MobileNetV2's layer table and fits in under 1 MB of float32 weights;
+Kumar et al.'s face model keeps MobileNetV2's layer table and fits in under 1 MB of float32 weights;
 here that is `width=0.25` with the last 1x1 conv scaled by the same multiplier (the ImageNet
 model keeps 1280 channels, 1.2 MB of weights on its own) and a pooled 128-d embedding head.
 `InvertedResidual` is shared with MobileFaceNet.
@@ -40,7 +40,7 @@ class MobileNetV2Face(nn.HybridBlock):
     ----------
     width : float, channel multiplier of every layer (0.25 keeps the model under 1 MB).
     last_channels : int or None, channels of the final 1x1 conv; None scales 1280 by `width`.
-    embedding_size : int, 128 as in the seed.
+    embedding_size : int, 128 as in Kumar et al.
     first_stride : int, 2 as in MobileNetV2; 1 keeps more resolution for 112x112 input.
     dropout : float, dropout before the embedding FC.
     """

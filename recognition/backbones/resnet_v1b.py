@@ -1,4 +1,4 @@
-"""The classic bottleneck ResNet (seed 000) taken from GluonCV's model zoo, adapted to 112x112.
+"""The classic bottleneck ResNet (Chen and Ding) taken from GluonCV's model zoo, adapted to 112x112.
 
 GluonCV's `resnet50_v1b` is an ImageNet network: a 7x7/2 stem conv, a 3x3/2 max-pool, four
 stages and a 1000-way classifier. For 112x112 faces the max-pool is skipped, so the stages see

@@ -2,10 +2,10 @@
 
 FLOPs are counted here, not taken from a library: the network is traced to an MXNet symbol,
 shapes are inferred for every internal node, and each Convolution / FullyConnected contributes
-output elements x (input channels / groups) x kernel area multiply-accumulates. Like the seeds
-(and most face papers) one multiply-accumulate counts as one FLOP; BatchNorm, activations, pooling
-and additions are left out (a few percent of the total), except PReLU, which is a 1x1 depthwise
-convolution here (`common.ChannelPReLU`) and so counts one per element.
+output elements x (input channels / groups) x kernel area multiply-accumulates. Like the papers
+the recipes follow (and most face papers) one multiply-accumulate counts as one FLOP; BatchNorm,
+activations, pooling and additions are left out (a few percent of the total), except PReLU,
+which is a 1x1 depthwise convolution here (`common.ChannelPReLU`) and so counts one per element.
 """
 import argparse
 import ast

@@ -15,7 +15,8 @@ from .framing import read_record
 from .jpeg_check import jpeg_problem
 from .pool import worker_pool
 
-__all__ = ["payload_problem", "check_payloads", "FRAMING", "NOT_IMAGE", "NO_DECODE",
+__all__ = ["payload_problem", "check_payloads", "init_worker", "printed_warnings", "worker_file",
+           "FRAMING", "NOT_IMAGE", "NO_DECODE",
            "TRUNCATED", "CORRUPT", "WRONG_SIZE"]
 
 FRAMING, NOT_IMAGE, NO_DECODE = "framing", "not an image", "does not decode"
@@ -51,7 +52,9 @@ def payload_problem(data, image_size=None, warnings=None):
     return None
 
 
-def _init_worker(rec_path, image_size, capture):
+def init_worker(rec_path, image_size, capture):
+    """Open the `.rec` for this process; with `capture`, send stderr to a file (see
+    `printed_warnings`)."""
     if capture:  # a worker process of ours: one OpenCV thread each
         cv2.setNumThreads(1)
     _state.update(f=open(rec_path, "rb"), size=os.path.getsize(rec_path), image_size=image_size)
@@ -62,7 +65,8 @@ def _init_worker(rec_path, image_size, capture):
         _state["log"], _state["seen"] = log, 0
 
 
-def _warnings():
+def printed_warnings():
+    """What this process printed on stderr since the last call ('' when not captured)."""
     log = _state["log"]
     if log is None:
         return ""
@@ -72,6 +76,11 @@ def _warnings():
     text = os.pread(log.fileno(), end - _state["seen"], _state["seen"])
     _state["seen"] = end
     return " ".join(text.decode("utf-8", "replace").split())
+
+
+def worker_file():
+    """`(open .rec file, its size)` of this process (see `init_worker`)."""
+    return _state["f"], _state["size"]
 
 
 def _check_chunk(tasks):
@@ -85,7 +94,8 @@ def _check_chunk(tasks):
             data = read_record(_state["f"], offset, _state["size"])[0][-size:]
         else:
             data = os.pread(_state["f"].fileno(), size, start)
-        out.append((key, offset, payload_problem(data, _state["image_size"], _warnings)))
+        problem = payload_problem(data, _state["image_size"], printed_warnings)
+        out.append((key, offset, problem))
     return out
 
 
@@ -97,10 +107,10 @@ def check_payloads(rec_path, tasks, image_size=None, workers=1, chunk=256, on_ch
     """
     chunks = [tasks[i:i + chunk] for i in range(0, len(tasks), chunk)]
     if workers <= 0:
-        _init_worker(rec_path, image_size, capture=False)
+        init_worker(rec_path, image_size, capture=False)
         results = map(_check_chunk, chunks)
     else:
-        pool = worker_pool(workers, _init_worker, (rec_path, image_size, True),
+        pool = worker_pool(workers, init_worker, (rec_path, image_size, True),
                            preload=[__name__])
         results = pool.imap_unordered(_check_chunk, chunks)
     try:

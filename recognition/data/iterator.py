@@ -3,7 +3,8 @@
 Batches are raw RGB 0..255 float32 NCHW (networks normalise inside) with the identity as
 label; with label arrays (`--pack-label`) the extra columns are kept in `batch.label[0]`.
 Each Horovod worker passes its rank as `part_index` and the world size as `num_parts`, and
-reads only its part of the file.
+reads only its part of the file: a contiguous range of records, the same every epoch
+(`data_order='part'`; training's default is `shared_order`, a global shuffle).
 
 Damage MXNet's reader trips over is named: the file's framing and image headers are checked
 when it is opened (see `framing`), and when reading still fails the records of this worker's
@@ -17,8 +18,10 @@ from ..errors import ConfigError, DataError
 from .convert import image_only_view
 from .rec_check import check_records, part_keys
 from .recordio import INSIGHTFACE, RecordDataset, describe_record
+from .shared_order import SharedOrderReader, check_part_size
 
-__all__ = ["FaceRecordIter", "AUGMENTATIONS", "pinned_device_id"]
+__all__ = ["FaceRecordIter", "AUGMENTATIONS", "DATA_ORDERS", "pinned_device_id",
+           "training_reader"]
 
 # ImageRecordIter's own augmentation flags users may turn on (name -> meaning).
 AUGMENTATIONS = {
@@ -91,11 +94,7 @@ class FaceRecordIter:
             rec, idx = self.dataset.rec_path, self.dataset.idx_path
         self.batch_size = batch_size
         self.num_images = self.dataset.num_images
-        per_part = self.num_images // num_parts
-        if batch_size > per_part:  # MXNet's own message names neither the file nor the sizes
-            raise DataError(f"{self.dataset.rec_path}: {self.num_images} images make parts of "
-                            f"{per_part} for {num_parts} worker(s), fewer than the batch size "
-                            f"{batch_size}; use a smaller batch_size or fewer workers")
+        check_part_size(self.dataset.rec_path, self.num_images, num_parts, batch_size)
         stored = self.dataset.image_size()
         if stored != tuple(data_shape[1:]):  # scale the shorter edge, then centre-crop
             augment.setdefault("resize", min(data_shape[1:]))
@@ -129,6 +128,19 @@ class FaceRecordIter:
             self._reader = mx.io.ImageRecordIter(seed=seed, seed_aug=seed, **self._options)
         except mx.base.MXNetError as exc:
             raise self._damage_error(exc) from None
+
+    def start_epoch(self, seed, epoch, skip=0):
+        """Read `epoch` from its batch `skip` on: this worker's part in the order drawn from
+        `seed + 1000 * epoch + part_index`; the skipped batches are decoded and dropped."""
+        self.reseed(seed + 1000 * epoch + self.part_index)
+        for _ in range(skip):
+            next(self)
+
+    def warnings(self):
+        """Always empty: MXNet's reader decodes past damage without naming the record."""
+        return []
+
+    damaged_count = None  # not known: see warnings()
 
     @property
     def provide_data(self):
@@ -179,3 +191,14 @@ class FaceRecordIter:
         """The identity labels of a batch, whatever the label width."""
         label = batch.label[0]
         return label if label.ndim == 1 else label[:, 0]
+
+
+# data_order -> reader class (config key `data_order`)
+DATA_ORDERS = {"global": SharedOrderReader, "part": FaceRecordIter}
+
+
+def training_reader(data_order, path, batch_size, **options):
+    """The reader `data_order` names; see :data:`DATA_ORDERS`."""
+    if data_order not in DATA_ORDERS:
+        raise ConfigError(f"data_order {data_order!r} is not one of {', '.join(DATA_ORDERS)}")
+    return DATA_ORDERS[data_order](path, batch_size, **options)

@@ -1,4 +1,4 @@
-"""Held-out accuracy of an attribute network (seed 001: gender and age group) on a labelled `.rec`.
+"""Held-out accuracy of an attribute network (FacialNet: gender and age group) on a labelled `.rec`.
 
 The `.rec` is packed with `--pack-label`, so each record's label is `[identity, attr1, attr2,
 ...]` (what `adience_facialnet` trains on). Each network output is scored against its label

@@ -1,8 +1,9 @@
 """`face-verify` / `tools/verify.py`: score checkpoints on `.bin` pair sets and IJB-B/C.
 
-Flags follow InsightFace's `verification.py`. Targets come from `eval.targets` (the registry
-training uses too); each is decoded once and shared by all models; a report line per model and
-target, an optional JSON report and PNG figures (one ROC per target overlaying every model).
+Flags follow InsightFace's `verification.py`. Models are MXNet checkpoints or ONNX files
+(`eval.onnx_model`), mixed freely. Targets come from `eval.targets` (the registry training uses
+too); each is decoded once and shared by all models; a report line per model and target, an
+optional JSON report and PNG figures (one ROC per target overlaying every model).
 """
 import argparse
 import json
@@ -16,13 +17,16 @@ __all__ = ["build_parser", "run", "main"]
 
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="face-verify", description="Verification accuracy of MXNet face-embedding "
-        "checkpoints on LFW/CFP-FP/AgeDB-style .bin pair sets (InsightFace protocol) and IJB-B/C.")
+        prog="face-verify", description="Verification accuracy of face-embedding models (MXNet "
+        "checkpoints, ONNX files) on LFW/CFP-FP/AgeDB-style .bin pair sets (InsightFace "
+        "protocol) and IJB-B/C.")
     p.add_argument("--data-dir", default=".", help="folder holding <target>.bin files; for "
                    "ijbb/ijbc the IJB root (with meta/ and loose_crop/, or IJBB/ IJBC/ below)")
-    p.add_argument("--model", action="append", required=True, metavar="PREFIX[,EPOCHS]",
+    p.add_argument("--model", action="append", required=True,
+                   metavar="PREFIX[,EPOCHS]|FILE.onnx",
                    help="checkpoint prefix-symbol.json + prefix-NNNN.params; EPOCHS is N, "
-                   "N|M|... or N-M (saved ones in the range); no epochs = all saved. Repeatable")
+                   "N|M|... or N-M (saved ones in the range); no epochs = all saved. Or an ONNX "
+                   "model, run by onnxruntime (the 'export' extra). Repeatable")
     p.add_argument("--target", default="lfw,cfp_fp,agedb_30",
                    help="comma-separated targets: any <name> with <data-dir>/<name>.bin, "
                    "or ijbb/ijbc")
@@ -32,8 +36,9 @@ def build_parser():
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True,
                    help="sum the embeddings of each image and its mirror (the published protocol)")
     p.add_argument("--gpu", type=int, default=-1, help="GPU id; -1 (default) runs on the CPU")
-    p.add_argument("--layer", default=None, help="embedding layer name (default: found from the "
-                   "graph: fc1, else the classifier input, else the network output)")
+    p.add_argument("--layer", default=None, help="embedding layer name of MXNet checkpoints "
+                   "(default: found from the graph: fc1, else the classifier input, else the "
+                   "network output); an ONNX model's first output is its embedding")
     p.add_argument("--image-size", default=None, metavar="H,W",
                    help="resize pair images to this size before embedding (default: as stored)")
     p.add_argument("--transform", default="none", metavar="NAME[:VALUE]",
@@ -45,8 +50,22 @@ def build_parser():
                    "at FAR 1e-6..1e-1) with a curve per model; for pair sets also "
                    "precision-recall and distance histograms")
     p.add_argument("--workers", type=int, default=4, help="IJB image decode/align threads")
+    _onnx_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _onnx_flags(p):
+    from .onnx_model import CHOICES
+
+    g = p.add_argument_group("ONNX input", "how .onnx models take images; each defaults to the "
+                             "metadata face-export-onnx writes (raw RGB NCHW), else InsightFace's "
+                             "zoo convention (RGB, normalized, layout read from the input shape)")
+    g.add_argument("--onnx-layout", choices=CHOICES["layout"],
+                   help="axis order (default: 3 on axis 1 is NCHW, on axis 3 NHWC)")
+    g.add_argument("--onnx-channels", choices=CHOICES["channels"], help="channel order")
+    g.add_argument("--onnx-input", choices=CHOICES["input"],
+                   help="pixel values: raw 0..255, or normalized (x - 127.5) / 127.5")
 
 
 def _context(gpu):
@@ -89,10 +108,12 @@ def _score(target, data, model):
 
 
 def _labels(rows):
-    """Legend and file names: `name,epoch`, with as many parent folders as tell models apart."""
+    """Legend and file names: `name,epoch` (an ONNX file: its name), with as many parent
+    folders as tell models apart."""
     parts = [os.path.normpath(r["prefix"]).split(os.sep) for r in rows]
+    epochs = ["" if r["epoch"] is None else f",{r['epoch']}" for r in rows]
     for depth in range(1, max(map(len, parts)) + 1):
-        labels = [f"{'/'.join(p[-depth:])},{r['epoch']}" for p, r in zip(parts, rows)]
+        labels = ["/".join(p[-depth:]) + e for p, e in zip(parts, epochs)]
         if len(set(labels)) == len(labels):
             break
     return labels
@@ -123,15 +144,17 @@ def run(args):
     """Evaluate every model on every target; returns the report dict (arrays dropped)."""
     import numpy as np
 
-    from .embed import load_model, parse_models
+    from .embed import parse_models
     from .targets import open_target
 
     options = _options(args)
     names = [t.strip() for t in args.target.split(",") if t.strip()]
     targets = [open_target(n, args.data_dir, options, f"--data-dir {args.data_dir}")
                for n in names]
-    options.ctx = _context(args.gpu)  # the targets share `options`: set after their checks
-    models = [load_model(p, e, options.ctx, args.layer) for p, e in parse_models(args.model)]
+    specs = parse_models(args.model)
+    if any(epoch is not None for _, epoch in specs):  # onnxruntime picks its own device
+        options.ctx = _context(args.gpu)  # the targets share `options`: set after their checks
+    models = [_load(path, epoch, args, options.ctx) for path, epoch in specs]
     scored = []
     for target in targets:
         data = target.load()
@@ -146,6 +169,16 @@ def run(args):
     if args.output:
         _write_json(args.output, report)
     return report
+
+
+def _load(path, epoch, args, ctx):
+    """An MXNet checkpoint, or with no epoch an ONNX file (`embed.parse_models`)."""
+    from .embed import load_model
+    from .onnx_model import load_onnx
+
+    if epoch is None:
+        return load_onnx(path, args.gpu, args.onnx_layout, args.onnx_channels, args.onnx_input)
+    return load_model(path, epoch, ctx, args.layer)
 
 
 def _write_json(path, report):

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..model_spec import is_onnx
 
 __all__ = ["EmbeddingModel", "load_model", "load_network", "find_embedding_layer", "Embedder",
            "parse_models"]
@@ -193,25 +194,30 @@ def load_network(prefix, epoch, ctx=None):
 class Embedder:
     """Embeds uint8 RGB NCHW images in fixed-size batches (last one padded), with flips.
 
-    `model` is an EmbeddingModel from `load_model` or any Gluon block (e.g. the network being
-    trained, for verification during training).
+    `model` is an EmbeddingModel from `load_model`, any Gluon block (e.g. the network being
+    trained, for verification during training), or an `onnx_model.OnnxModel`, which runs the
+    float32 batch itself (`forward_numpy`).
     """
 
     def __init__(self, model, batch_size=64, ctx=None):
         import mxnet as mx
 
         self.net = getattr(model, "net", model)
+        self._run = getattr(model, "forward_numpy", self._run_mxnet)
         self.batch_size, self.ctx = int(batch_size), ctx or mx.cpu()
 
-    def _forward(self, images):
+    def _run_mxnet(self, batch):
         import mxnet as mx
 
+        out = self.net(mx.nd.array(batch, ctx=self.ctx))
+        out = out[0] if isinstance(out, (list, tuple)) else out
+        return out.asnumpy()
+
+    def _forward(self, images):
         n = len(images)
         batch = np.zeros((self.batch_size,) + images.shape[1:], dtype=np.float32)
         batch[:n] = images
-        out = self.net(mx.nd.array(batch, ctx=self.ctx))
-        out = out[0] if isinstance(out, (list, tuple)) else out
-        return out.asnumpy().reshape(self.batch_size, -1)[:n]
+        return self._run(batch).reshape(self.batch_size, -1)[:n]
 
     def embed_batch(self, images, flip=True):
         """(plain, flipped) embeddings of at most `batch_size` images (flipped None if no flip)."""
@@ -255,15 +261,21 @@ def _epochs_on_disk(prefix):
 
 def parse_models(specs):
     """`prefix,EPOCHS` strings -> [(prefix, epoch)]. EPOCHS: N, N|M|..., N-M; none = all saved.
+    A path ending in `.onnx` -> (path, None), an ONNX model.
 
-    A range keeps only the epochs saved on disk; an explicit epoch that is missing is an error
-    at load time naming the file.
+    A range keeps only the epochs saved on disk; an explicit epoch or ONNX file that is missing
+    is an error at load time naming the file.
     """
     out = []
     for spec in specs:
+        if is_onnx(spec):
+            out.append((spec.strip(), None))
+            continue
         prefix, sep, epochs = spec.rpartition(",")  # the epochs follow the last comma
         if not sep:
             prefix, epochs = spec, ""
+        if is_onnx(prefix):
+            raise ConfigError(f"--model {spec}: an ONNX file has no epochs; pass its path alone")
         if not epochs:
             found = _epochs_on_disk(prefix)
             if not found:

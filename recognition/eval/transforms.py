@@ -1,6 +1,6 @@
 """Test-time image transforms by name, to measure robustness (`--transform NAME[:VALUE]`).
 
-Each takes and returns uint8 RGB NCHW images. `low_light` is seed 003's brightness change on
+Each takes and returns uint8 RGB NCHW images. `low_light` is Ponce's brightness change on
 0..255 pixels, `x = uint8(clip(sqrt(x) * 2))`: 255 becomes 31, a very dark image. Random ones
 use a fixed seed so that two runs (or two models) see the same corrupted images.
 """
@@ -15,7 +15,7 @@ def identity(images, _value=None):
 
 
 def low_light(images, _value=None):
-    """Seed 003: sqrt(x) * 2, clipped to 0..255 and cast (truncated) to uint8."""
+    """Ponce's low light: sqrt(x) * 2, clipped to 0..255 and cast (truncated) to uint8."""
     return np.clip(np.sqrt(images.astype(np.float32)) * 2.0, 0, 255).astype(np.uint8)
 
 

@@ -1,4 +1,4 @@
-"""Attribute loss (seed 001, FacialNet): the weighted per-task softmax cross-entropy.
+"""Attribute loss (FacialNet, Liu et al.): the weighted per-task softmax cross-entropy.
 
 The attribute network (e.g. FacialNet's gender and age heads) returns one logits array per task;
 :class:`AttributeLoss` sums their cross-entropies against the matching label columns.

@@ -1,9 +1,9 @@
-"""Center loss (seed 002): pulls each embedding towards its class centre.
+"""Center loss (Wen et al. 2016; Kumar et al. use it): pulls each embedding to its class centre.
 
 The loss ``lambda/2 * |x_i - c_{y_i}|^2`` (averaged over the batch so it does not depend on the
 batch size) is added to a softmax loss. Centres are not learned by backpropagation: after each
 step :meth:`CenterLoss.update_centers` moves them by a moving average with rate ``alpha``,
-``c <- c - (1 - alpha) * mean_i(c - x_i)`` over the batch samples of that class (the seed's
+``c <- c - (1 - alpha) * mean_i(c - x_i)`` over the batch samples of that class (Kumar et al.'s
 ``d = (1 - alpha)(c - x); c = c - d``, averaged when a class appears several times), so
 ``alpha`` is the share of the old centre that is kept. ``alpha`` has no default here: training
 passes the config's ``center_loss_alpha`` (configs/base.py), the one place its default lives.

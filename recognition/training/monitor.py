@@ -124,8 +124,9 @@ def non_finite_error(what, value, step, last_checkpoint):
             if last_checkpoint is not None else "no checkpoint had been written yet")
     return NonFiniteLoss(
         f"{what} became {value} at step {step}; {kept}. Try a lower lr, a warm-up "
-        f"(warmup_steps), or seed 000's recipe: pre-train with plain softmax (loss='softmax') "
-        f"and fine-tune with ArcFace from that checkpoint (pretrained='prefix,epoch').")
+        f"(warmup_steps), or Chen and Ding's two stages: pre-train with plain softmax "
+        f"(loss='softmax') and fine-tune with ArcFace from that checkpoint "
+        f"(pretrained='prefix,epoch').")
 
 
 def check_finite(loss, step, last_checkpoint):

@@ -1,8 +1,8 @@
 """What a training step optimises, one class per kind of network.
 
 - `FaceObjective`: an embedding network trained with margin softmax over the sharded FC
-  (`heads.parallel_fc`), plus seed 002's center loss when `center_loss_weight > 0`.
-- `AttributeObjective`: a network with several logit outputs (FacialNet, seed 001) trained with
+  (`heads.parallel_fc`), plus center loss (as Kumar et al. use it) when `center_loss_weight > 0`.
+- `AttributeObjective`: a network with several logit outputs (FacialNet, Liu et al.) trained with
   one cross-entropy per output against the label columns after the identity.
 
 `step(net, images, labels, precision)` runs the forward and backward passes and returns the

@@ -1,6 +1,6 @@
 """Step learning-rate schedule with warm-up, scaled to the global batch size.
 
-Seed 000's schedule (lr 0.1, x0.1 at 100k/140k/160k) was set for a global batch of 512: a run
+Chen and Ding's schedule (lr 0.1, x0.1 at 100k/140k/160k) was set for a global batch of 512: a run
 with a global batch B takes `512 / B` times as many steps to see the same number of images, so
 the steps are stretched by that ratio (the base lr is kept, as InsightFace does).
 """

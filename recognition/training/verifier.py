@@ -2,7 +2,7 @@
 
 `Verifier`: the `val_targets` in `val_data_dir` (`.bin` pair sets, or any registered kind),
 decoded once; each call scores the live network with `tools/verify.py`'s protocol.
-`AttributeVerifier`: a held-out labelled `.rec` for attribute networks (seed 001).
+`AttributeVerifier`: a held-out labelled `.rec` for attribute networks (FacialNet, Liu et al.).
 Both return `({name: accuracy}, log line)` from `score(net)` and name the `target` whose
 accuracy picks the best checkpoint.
 """

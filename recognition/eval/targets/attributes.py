@@ -1,4 +1,4 @@
-"""Attribute networks' held-out `.rec` (seed 001): exact and 1-off accuracy per output.
+"""Attribute networks' held-out `.rec` (FacialNet, Liu et al.): exact and 1-off accuracy per output.
 
 Not addressed by name: training builds it from `val_rec` with the config's output names.
 """
