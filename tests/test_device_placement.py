@@ -12,6 +12,7 @@ import pytest
 
 from recognition.config import load_config
 from recognition.data.iterator import FaceRecordIter, pinned_device_id
+from recognition.data.shared_order import SharedOrderReader
 from recognition.errors import ConfigError
 from recognition.train import Run
 from recognition.training.distributed import init_workers, worker_device
@@ -88,3 +89,19 @@ def test_reader_pins_host_memory_for_the_workers_own_gpu(tiny_config, monkeypatc
     assert not made  # MXNet's reader is made when the first epoch starts
     next(iter(reader))
     assert made[-1]["device_id"] == 1
+
+
+def test_global_order_reader_stages_batches_for_the_workers_own_gpu(tiny_config, monkeypatch):
+    """The shared-order reader copies each batch into host memory pinned for the worker's GPU
+    (cpu_pinned(1) for gpu(1)), plain memory on a CPU context."""
+    made = []
+    real = mx.nd.array
+    monkeypatch.setattr(mx.nd, "array", lambda *a, ctx=None, **kw: made.append(ctx) or real(
+        *a, ctx=mx.cpu() if ctx.device_type == "cpu_pinned" else ctx, **kw))
+    rec = os.path.join(os.path.dirname(tiny_config), "train.rec")
+    for device, staged in [(mx.gpu(1), mx.Context("cpu_pinned", 1)), (mx.cpu(1), mx.cpu())]:
+        made.clear()
+        reader = SharedOrderReader(rec, 4, (3, 56, 56), device=device, preprocess_threads=1)
+        next(reader)
+        reader.close()
+        assert made == [staged, staged]  # images and labels

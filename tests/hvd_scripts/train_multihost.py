@@ -13,6 +13,7 @@ import sys
 import horovod.mxnet as hvd
 
 import recognition.train as train_script
+from recognition.data.iterator import FaceRecordIter
 
 MOVED = []
 
@@ -32,7 +33,7 @@ def _record_batches(seen):
 
     def train_step(self, batch):
         images = batch.data[0].asnumpy()
-        labels = train_script.FaceRecordIter.identities(batch).asnumpy()
+        labels = FaceRecordIter.identities(batch).asnumpy()
         seen["part"] = [self.data.part_index, self.data.num_parts]
         seen["labels"].extend(int(v) for v in labels)
         seen["sums"].append([float(v) for v in images.reshape(images.shape[0], -1).sum(1)])
