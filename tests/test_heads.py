@@ -147,8 +147,24 @@ def test_center_loss_value_gradient_and_moving_average():
     want[0] -= 0.1 * (centers[0] - feats[0])
     want[1] -= 0.1 * (centers[1] - feats[1:].mean(0))
     np.testing.assert_allclose(loss_fn.centers.data().asnumpy(), want, rtol=1e-6)
-    with pytest.raises(ValueError):
-        loss_fn.update_centers(nd.array(feats), nd.array([0, 1, 3]))
+
+
+def test_center_update_on_the_device_equals_numpy_with_repeated_classes():
+    """A global batch of 64 over 10 classes (most repeated), float32 on the device against
+    the float64 per-class NumPy reference."""
+    rng = np.random.default_rng(4)
+    loss_fn = CenterLoss(12, 8, alpha=0.6, loss_weight=1.0)
+    loss_fn.initialize()
+    centers = rng.normal(size=(12, 8)).astype(np.float32)
+    loss_fn.centers.set_data(nd.array(centers))
+    feats = rng.normal(size=(64, 8)).astype(np.float32)
+    labels = rng.integers(0, 10, 64)
+    loss_fn.update_centers(nd.array(feats), nd.array(labels))
+    want = centers.astype(np.float64)
+    for c in np.unique(labels):
+        want[c] -= 0.4 * (want[c] - feats[labels == c].astype(np.float64).mean(0))
+    np.testing.assert_allclose(loss_fn.centers.data().asnumpy(), want, rtol=1e-5,
+                               atol=1e-6 * np.abs(want).max())
 
 
 def test_attribute_loss_is_the_weighted_sum_of_task_cross_entropies():

@@ -31,13 +31,15 @@ def reads_in_a_run(config, output, steps, **overrides):
     return reads.count
 
 
-@pytest.mark.parametrize("sample_rate", [1.0, 0.1])
-def test_at_most_one_host_read_per_step(tiny_config, tmp_path, sample_rate):
+@pytest.mark.parametrize("options", [dict(sample_rate=1.0), dict(sample_rate=0.1),
+                                     dict(center_loss_weight=0.01)])
+def test_at_most_one_host_read_per_step(tiny_config, tmp_path, options):
     """Reads of a 30-step run minus those of a 10-step run: what 20 steps cost (start-up,
     the last log line and the final checkpoint cancel out). Before: 2 per step with the full
-    FC (the labels copied back for the FC, then the loss), 3 with partial FC (its sampler)."""
-    short = reads_in_a_run(tiny_config, tmp_path / "short", 10, sample_rate=sample_rate)
-    long = reads_in_a_run(tiny_config, tmp_path / "long", 30, sample_rate=sample_rate)
+    FC (the labels copied back for the FC, then the loss), 3 with partial FC (its sampler),
+    4 with center loss (features and labels for the centre update, then the old centres)."""
+    short = reads_in_a_run(tiny_config, tmp_path / "short", 10, **options)
+    long = reads_in_a_run(tiny_config, tmp_path / "long", 30, **options)
     per_step = (long - short) / 20
     assert per_step <= 1.0, (short, long)
 

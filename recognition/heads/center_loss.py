@@ -9,7 +9,6 @@ step :meth:`CenterLoss.update_centers` moves them by a moving average with rate 
 passes the config's ``center_loss_alpha`` (configs/base.py), the one place its default lives.
 """
 import mxnet as mx
-import numpy as np
 from mxnet import gluon, nd
 
 from ..errors import ConfigError
@@ -40,17 +39,18 @@ class CenterLoss(gluon.Block):
         return nd.sum(diff * diff, axis=1) * (self.loss_weight / 2.0)
 
     def update_centers(self, features, labels):
-        """Moving-average update of the centres of the classes in this batch."""
-        feats = features.asnumpy().astype(np.float64)
-        labels = labels.asnumpy().astype(np.int64).reshape(-1)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(f"labels must be in [0, {self.num_classes})")
-        classes, inverse = np.unique(labels, return_inverse=True)
-        sums = np.zeros((classes.size, feats.shape[1]))
-        np.add.at(sums, inverse, feats)
-        means = sums / np.bincount(inverse)[:, None]
+        """Moving-average update of the centres of the classes in this batch, on the device
+        (no host read, so the step never waits): each sample's class mean of ``c - x`` comes
+        from an N x N same-class matrix, and every sample of a class writes the same new
+        centre. Labels outside [0, num_classes) are clipped here; the classifier counts them
+        and training stops on them (`ParallelFC.label_errors`)."""
+        labels = labels.reshape(-1).astype("int64")
+        same = nd.broadcast_equal(labels.reshape((-1, 1)), labels.reshape((1, -1)))
         for ctx_centers in self.centers.list_data():
-            index = nd.array(classes, ctx=ctx_centers.context, dtype="int64")
-            old = nd.take(ctx_centers, index).asnumpy().astype(np.float64)
-            new = old - (1.0 - self.alpha) * (old - means)
-            ctx_centers[index] = nd.array(new, ctx=ctx_centers.context, dtype=ctx_centers.dtype)
+            ctx = ctx_centers.context
+            index = nd.clip(labels.as_in_context(ctx), 0, self.num_classes - 1)
+            share = same.as_in_context(ctx).astype(ctx_centers.dtype)
+            share = share / share.sum(axis=1, keepdims=True)
+            old = nd.take(ctx_centers, index)
+            new = old - (1.0 - self.alpha) * nd.dot(share, old - features.as_in_context(ctx))
+            ctx_centers[index] = new
