@@ -3,7 +3,8 @@
 Processes, not threads: libjpeg reports garbage in a JPEG's compressed data only as a
 "Corrupt JPEG data" line on stderr and returns an image; a worker process sends its stderr
 to a file (as `rec_check`'s workers do, see `decode_check`) and so knows which record printed
-it. They also decode without the GIL. This module imports no MXNet: workers stay small.
+it. They also decode without the GIL. This module imports no MXNet itself (the workers still
+import the main module, and through `train.py` MXNet).
 """
 import struct
 from multiprocessing import shared_memory
@@ -21,8 +22,8 @@ _rings = {}  # shared memory name -> (block, array view)
 
 
 def start_worker(rec_path):
-    """Pool initializer: one OpenCV thread, stderr captured, the `.rec` opened."""
-    cv2.setNumThreads(1)
+    """Pool initializer: one OpenCV thread, stderr captured, the `.rec` opened (all three by
+    `decode_check.init_worker`)."""
     init_worker(rec_path, None, capture=True)
 
 

@@ -6,7 +6,8 @@ identity, so each of W workers would see a fixed 1/W of the identities forever a
 its BatchNorm over them. Here every worker draws the same permutation of all image keys from
 the run's seed and the epoch number, takes its own slice of it, and reads those records by
 offset; a new epoch deals the images out anew, as InsightFace's MXNet Partial FC reader does.
-Worker processes decode (`batch_decode`), two batches ahead of training.
+Worker processes decode (`batch_decode`) ahead of training: IN_FLIGHT batches decoding and two
+decoded ones waiting.
 
 The epoch is `N // W // batch_size` batches on every worker (the few images left over are a
 different few each epoch), so workers stay in step. A position is (epoch, batch): resuming
@@ -134,10 +135,6 @@ class SharedOrderReader:
                                   args=(positions, flips, skip, stop, batches))
         self._producer = (thread, stop, batches)
         thread.start()
-
-    def reseed(self, seed):
-        """Start over at epoch 0 of the order drawn from `seed`."""
-        self.start_epoch(seed, 0)
 
     def reset(self):
         """Go on with the next epoch (a new order, as ImageRecordIter reshuffles on reset)."""
