@@ -79,7 +79,7 @@ $(HOROVOD_STAMP): $(STAMP)
 	touch $@
 
 demo: install
-	$(PY) -m recognition.demo --data $(DATA)
+	$(PY) -m recognition.commands.demo --data $(DATA)
 
 test: install
 	$(PY) -m pytest -q tests

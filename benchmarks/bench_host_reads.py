@@ -18,10 +18,10 @@ sys.path.insert(0, REPO)
 
 from benchmarks.common import machine, textured_faces  # noqa: E402
 from recognition.config import load_config  # noqa: E402
-from recognition.data.im2rec import pack_image_folder  # noqa: E402
-from recognition.train import Run  # noqa: E402
-from recognition.training.distributed import init_workers  # noqa: E402
+from recognition.data.writing.packing import pack_image_folder  # noqa: E402
+from recognition.parallel.distributed import init_workers  # noqa: E402
 from recognition.training.host_reads import HostReads  # noqa: E402
+from recognition.training.run import Run  # noqa: E402
 
 
 def _parser():

@@ -9,7 +9,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import machine, textured_faces  # noqa: E402
-from recognition.data.im2rec import pack_image_folder  # noqa: E402
+from recognition.data.writing.packing import pack_image_folder  # noqa: E402
 
 
 def main():

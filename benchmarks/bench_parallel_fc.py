@@ -19,7 +19,7 @@ import psutil
 from mxnet import nd
 
 from recognition.heads.parallel_fc import ParallelFC
-from recognition.training.distributed import init_workers
+from recognition.parallel.distributed import init_workers
 
 
 def _parser():

@@ -37,7 +37,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from recognition.training.launch import local_workers_command  # noqa: E402
+from recognition.parallel.launch import local_workers_command  # noqa: E402
 
 DEFAULT_POINTS = ["1:200k:1:8", "1:200k:1:256", "1:2M:1:8", "1:2M:0.1:8", "2:2M:1:8",
                   "2:1M:0.1:64", "4:2M:1:8", "4:2M:0.1:32"]
@@ -46,7 +46,7 @@ MARK = "BENCH_PLAN_JSON "
 
 def parse_point(text):
     """`W:C:RATE:BATCH` -> dict (C accepts 200k / 2M)."""
-    from recognition.scaling.cli import count
+    from recognition.commands.plan import count
 
     workers, classes, rate, batch = text.split(":")
     return {"workers": int(workers), "classes": count(classes), "rate": float(rate),
@@ -98,7 +98,7 @@ def worker(point, steps, dim=512):
     from recognition.scaling.memory import Setup, classifier_memory, total
     from recognition.scaling.timing import calibrate, predict_seconds
     from recognition.scaling.traffic import step_traffic
-    from recognition.training.distributed import init_workers
+    from recognition.parallel.distributed import init_workers
 
     comm = init_workers().comm
     load_start = os.getloadavg()[0]

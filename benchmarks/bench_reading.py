@@ -17,9 +17,9 @@ import mxnet as mx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import machine, textured_faces  # noqa: E402
-from recognition.data.im2rec import pack_image_folder  # noqa: E402
-from recognition.data.iterator import FaceRecordIter  # noqa: E402
-from recognition.data.shared_order import SharedOrderReader  # noqa: E402
+from recognition.data.reading.iterator import FaceRecordIter  # noqa: E402
+from recognition.data.reading.shared_order import SharedOrderReader  # noqa: E402
+from recognition.data.writing.packing import pack_image_folder  # noqa: E402
 
 
 def images_per_second(make_iter, epochs):

@@ -18,11 +18,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import machine, textured_faces  # noqa: E402
-from recognition.data import check_stamp  # noqa: E402
-from recognition.data.framing import payload_problems, scan_records  # noqa: E402
-from recognition.data.im2rec import pack_image_folder  # noqa: E402
-from recognition.data.rec_check import check_records  # noqa: E402
-from recognition.data.recordio import RecordDataset, read_index  # noqa: E402
+from recognition.data.integrity import check_stamp  # noqa: E402
+from recognition.data.integrity.framing import payload_problems, scan_records  # noqa: E402
+from recognition.data.integrity.rec_check import check_records  # noqa: E402
+from recognition.data.reading.recordio import RecordDataset, read_index  # noqa: E402
+from recognition.data.writing.packing import pack_image_folder  # noqa: E402
 
 
 def write_big_rec(prefix, records, side):

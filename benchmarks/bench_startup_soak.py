@@ -21,7 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from benchmarks.common import machine  # noqa: E402
-from recognition.training.launch import local_workers_command  # noqa: E402
+from recognition.parallel.launch import local_workers_command  # noqa: E402
 
 CRASH_SIGNS = ("Segmentation fault", "SIGSEGV", "Fatal Python error", "signal 11",
                "core dumped", "Aborted")
@@ -43,7 +43,7 @@ def _busy():
 
 
 def _make_data(folder):
-    subprocess.run([sys.executable, "-m", "recognition.data.synthetic", "--out", folder,
+    subprocess.run([sys.executable, "-m", "recognition.synthetic", "--out", folder,
                     "--identities", "20", "--images-per-identity", "8", "--verify-identities",
                     "20", "--pairs", "40", "--workers", "1"], cwd=REPO, check=True,
                    capture_output=True)

@@ -19,10 +19,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recognition.data.pairs import decode_pair_images, load_pairs  # noqa: E402
-from recognition.demo import raw_pixel_accuracy  # noqa: E402
+from recognition.commands.demo import raw_pixel_accuracy  # noqa: E402
+from recognition.data.reading.pairs import decode_pair_images, load_pairs  # noqa: E402
 from recognition.eval.metrics import evaluate_embeddings  # noqa: E402
-from recognition.data.synthetic import generate, read_attributes  # noqa: E402
+from recognition.synthetic.generate import generate, read_attributes  # noqa: E402
 
 
 def raw_pixel_baseline(bin_path):

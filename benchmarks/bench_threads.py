@@ -23,7 +23,7 @@ sys.path.insert(0, REPO)
 
 from benchmarks.bench_train_overhead import _prepare_data  # noqa: E402
 from benchmarks.common import machine  # noqa: E402
-from recognition.training.launch import local_workers_command  # noqa: E402
+from recognition.parallel.launch import local_workers_command  # noqa: E402
 
 
 def images_per_second(rec, workers, omp, preprocess, steps):

@@ -29,13 +29,13 @@ from mxnet import autograd, gluon, nd
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from recognition.training.launch import local_workers_command  # noqa: E402
+from recognition.parallel.launch import local_workers_command  # noqa: E402
 
 
 def _prepare_data(folder):
     """A small synthetic `.rec` (120 identities x 20 images), generated once."""
-    from recognition.data.im2rec import pack_image_folder
-    from recognition.data.synthetic import generate
+    from recognition.data.writing.packing import pack_image_folder
+    from recognition.synthetic.generate import generate
 
     rec = os.path.join(folder, "train.rec")
     if not os.path.isfile(rec):
@@ -70,7 +70,7 @@ class BareLoop:
 
     def __init__(self, cfg, workers, num_classes):
         from recognition.backbones import get_model
-        from recognition.data.iterator import FaceRecordIter
+        from recognition.data.reading.iterator import FaceRecordIter
 
         self.batch_size, self.workers = cfg.batch_size, workers
         self.data = FaceRecordIter(cfg.rec, cfg.batch_size, (3,) + tuple(cfg.image_size),
@@ -141,8 +141,8 @@ class Interleave:
 
 def measure(rec, args):
     from recognition.config import load_config
-    from recognition.train import Run
-    from recognition.training.distributed import init_workers
+    from recognition.parallel.distributed import init_workers
+    from recognition.training.run import Run
 
     workers = init_workers()
     output = tempfile.mkdtemp(prefix="bench_overhead_")

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recognition.data.pairs import save_pairs  # noqa: E402
-from recognition.eval.cli import main as verify_main  # noqa: E402
+from recognition.data.reading.pairs import save_pairs  # noqa: E402
+from recognition.commands.verify import main as verify_main  # noqa: E402
 from recognition.eval.metrics import evaluate_embeddings  # noqa: E402
 
 

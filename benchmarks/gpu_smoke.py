@@ -6,7 +6,7 @@
 It renders a small synthetic set (100 identities x 10 images), then trains `configs/synthetic.py`
 for 50 steps through the public command line (`recognition/train.py CONFIG --key value`), in
 float32 and then float16, on one GPU and then on every local GPU (`horovodrun -np G -H
-localhost:G`, built by recognition/training/launch.py). For each run it checks that the loss
+localhost:G`, built by recognition/parallel/launch.py). For each run it checks that the loss
 falls (the `loss X` of train.log's lines), and prints the speed (img/s, the log's figure after
 the first lines) and the peak GPU memory (nvidia-smi, polled; MXNet's pool keeps what it
 allocated, so this is what the run reserved) beside tools/plan.py's prediction for the same
@@ -37,7 +37,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from recognition.training.launch import local_workers_command  # noqa: E402
+from recognition.parallel.launch import local_workers_command  # noqa: E402
 
 IDENTITIES, IMAGES_PER_IDENTITY = 100, 10
 BATCH_SIZE, EMBEDDING_SIZE, NETWORK = 64, 128, "r_tiny"  # configs/synthetic.py's
@@ -91,7 +91,7 @@ def horovod_note(workers, on_gpu):
 
 def make_data(folder):
     """Render and pack the small training set; returns the .rec path."""
-    subprocess.run([sys.executable, "-m", "recognition.data.synthetic", "--out", folder,
+    subprocess.run([sys.executable, "-m", "recognition.synthetic", "--out", folder,
                     "--identities", str(IDENTITIES), "--images-per-identity",
                     str(IMAGES_PER_IDENTITY), "--verify-identities", "10", "--pairs", "20"],
                    cwd=REPO, env=child_env(), check=True, stdout=subprocess.DEVNULL,

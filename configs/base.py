@@ -15,7 +15,7 @@ config = dict(
                               # ImageRecordIter, each worker a fixed contiguous part (all of
                               # its augmentations)
     augment={"rand_mirror": True},  # augmentations (data_order='part': any ImageRecordIter one,
-                              # see data/iterator.py)
+                              # see data/reading/iterator.py)
     preprocess_threads=2,     # decoding threads per worker
     data_cache_dir=None,      # where the image-only view of an InsightFace .rec goes
     # --- network ------------------------------------------------------------------------
@@ -46,8 +46,12 @@ config = dict(
     lr=0.1,                   # base learning rate
     momentum=0.9,             # SGD momentum (backbone and classifier)
     weight_decay=5e-4,        # L2 weight decay (backbone and classifier)
-    lr_steps=[100000, 140000, 160000],  # steps where lr is multiplied by lr_factor
-    lr_factor=0.1,            # lr multiplier at each of lr_steps
+    lr_schedule="step",       # step: x lr_factor at each of lr_steps | poly: lr * (1 - t) **
+                              # lr_power | cosine: lr * (1 + cos(pi t)) / 2; t goes 0 -> 1 from
+                              # the end of warm-up to max_steps (poly and cosine end at 0)
+    lr_steps=[100000, 140000, 160000],  # step: steps where lr is multiplied by lr_factor
+    lr_factor=0.1,            # step: lr multiplier at each of lr_steps
+    lr_power=2.0,             # poly: the exponent (arcface_torch's PolyScheduler uses 2)
     max_steps=200000,         # total steps (Chen and Ding stop at 200k)
     reference_batch_size=512,  # global batch that lr_steps/max_steps refer to; 0: no scaling
     warmup_steps=0,           # linear warm-up from 0 to lr

@@ -1,7 +1,8 @@
 """Errors raised for bad user input, so CLIs can print them without a stack trace.
 
 Entry points catch `UserError` (and only it) and print `error: ...`; any other exception is a
-bug in the toolkit and keeps its traceback.
+bug in the toolkit and keeps its traceback. `NonFiniteLoss` (training diverged) is here too, so
+the training command can name its exit status without loading MXNet.
 """
 
 
@@ -18,3 +19,7 @@ class DataError(UserError):
 
 class ConfigError(UserError):
     """A config file, key or command-line value is unknown, malformed or out of range."""
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf; training stops after keeping the last good checkpoint."""

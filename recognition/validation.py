@@ -39,10 +39,16 @@ def _check_optimisation(config):
     steps = config["lr_steps"]
     _require(all(isinstance(s, int) and s > 0 for s in steps) and steps == sorted(steps),
              "lr_steps", steps, "increasing positive integers")
+    from .training.schedules import SCHEDULES
+
+    _require(config["lr_schedule"] in SCHEDULES, "lr_schedule", config["lr_schedule"],
+             f"one of {tuple(SCHEDULES)}")
+    _require(_finite(config["lr_power"]) and config["lr_power"] > 0, "lr_power",
+             config["lr_power"], "> 0")
     from .training.precision import DTYPES
 
     _require(config["dtype"] in DTYPES, "dtype", config["dtype"], f"one of {DTYPES}")
-    from .training.distributed import DEVICES, worker_device
+    from .parallel.distributed import DEVICES, worker_device
 
     try:  # the form only: which GPUs exist is the worker's business
         worker_device(config["device"], 0, 1, num_gpus=1)

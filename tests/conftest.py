@@ -5,9 +5,8 @@ import sys
 
 import pytest
 
-from recognition.training.launch import local_workers_command
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from recognition.parallel.launch import local_workers_command
+from tests.support import REPO
 
 
 @pytest.fixture

@@ -5,10 +5,11 @@ import os
 import pytest
 
 from recognition.config import ConfigError, load_config
-from recognition.training.distributed import init_workers
-from recognition.training.objectives import make_objective
+from recognition.parallel.distributed import init_workers
+from recognition.training.task import task_for
+from tests.support import REPO
 
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+CONFIGS = os.path.join(REPO, "configs")
 ARCFACE = ("arcface", 64.0, 1.0, 0.5, 0.0)
 SOFTMAX = ("softmax", 64.0, 1.0, 0.0, 0.0)
 VGGFACE2 = [f"vggface2_incres_v{v}_{kind}" for v in (1, 2)
@@ -47,7 +48,7 @@ def test_config_trains_the_loss_it_names(name):
         return
     assert (cfg.loss, cfg.margin_s, cfg.margin_m1, cfg.margin_m2, cfg.margin_m3) == expected
     # and the objective the training loop builds uses exactly these values
-    objective = make_objective(cfg, init_workers(), num_classes=8, attribute_network=False)
+    objective = task_for(cfg).objective(cfg, init_workers(), num_classes=8)
     spec = objective.fc.spec
     assert (spec.s, spec.m1, spec.m2, spec.m3) == expected[1:]
 

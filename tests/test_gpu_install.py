@@ -1,6 +1,5 @@
 """benchmarks/gpu_smoke.py (`make gpu-check`): a clean, fast skip without a GPU, and the pieces
 its verdict is built from (the GPU runs themselves have never run in this project)."""
-import os
 import subprocess
 import sys
 import time
@@ -8,8 +7,7 @@ import time
 import pytest
 
 from benchmarks import gpu_smoke
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import REPO
 
 LOG = """\
 2026-12-05 11:29:27 1 worker(s), 100 classes, 1000 images, global batch 64, 50 steps

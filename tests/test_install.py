@@ -11,7 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import REPO
 
 
 def test_pinned_versions():

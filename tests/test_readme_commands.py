@@ -3,9 +3,9 @@
 The README is read when the tests are collected: each ```bash block is parsed (backslash
 continuations joined, `#` comments dropped, `;` and `&&` split into separate commands) and every
 command gets a test `test_readme_command[README.md:LINE]`. A module fixture runs them all once,
-in README order, in a sandbox laid out like a user's working copy (tests/readme_fixtures.py),
-so earlier commands create what later ones read (the synthetic data, then the training runs,
-then the verification and export of their checkpoints).
+in README order, in a sandbox laid out like a user's working copy
+(tests/support/readme_fixtures.py), so earlier commands create what later ones read (the
+synthetic data, then the training runs, then the verification and export of their checkpoints).
 
 Commands are run by bash, as typed, with these changes only:
   * `python` and `horovodrun` are this interpreter (sys.executable) and its Horovod, as in an
@@ -29,7 +29,8 @@ import time
 
 import pytest
 
-from readme_fixtures import REPO, build_working_copy
+from tests.support import REPO
+from tests.support.readme_fixtures import build_working_copy
 
 README = os.path.join(REPO, "README.md")
 MAKEFILE = os.path.join(REPO, "Makefile")
@@ -43,7 +44,7 @@ TRAIN_TINY = ["--max_steps", "2", "--batch_size", "4", "--save_every", "2", "--v
               "--log_every", "1", "--preprocess_threads", "1"]
 TINY = {
     "recognition/train.py": TRAIN_TINY,
-    "recognition.data.synthetic": ["--identities", "4", "--images-per-identity", "4",
+    "recognition.synthetic": ["--identities", "4", "--images-per-identity", "4",
                                    "--verify-identities", "20", "--pairs", "20", "--workers", "1"],
 }
 # `--resume true` continues the previous tiny run: two more steps than TRAIN_TINY's.
@@ -204,7 +205,7 @@ def classify(cmd):
         for pattern, why in PLACEHOLDERS:
             if pattern.search(word):
                 cmd.problem = (f"{word!r} {why}: write a concrete relative path (and give it a "
-                               f"fixture in tests/readme_fixtures.py)")
+                               f"fixture in tests/support/readme_fixtures.py)")
                 return
     program = _program(words)
     if program is None:

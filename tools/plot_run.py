@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from recognition.training.run_plot import main  # noqa: E402
+from recognition.commands.plot_run import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -68,9 +68,9 @@ def prelu_form_for(ctx):
     'op' (MXNet's one-op PReLU) would keep one output per PReLU instead of four, about 2/3 of
     IResNet's activation memory, and is the natural GPU choice; but MXNet 1.9.1 returns its
     slope gradient multiplied by the slope in some positions of a hybridized graph (see
-    :class:`ChannelPReLU`; pinned by tests/test_backbones.py), and its backward is shared by
-    CPU and GPU. Once ``pytest tests/test_backbones.py -k gpu`` passes on a GPU, return 'op'
-    for GPU contexts here: training and tools/plan.py both follow this function.
+    :class:`ChannelPReLU`; pinned by tests/backbones/test_backbones.py), and its backward is
+    shared by CPU and GPU. Once ``pytest tests/backbones/test_backbones.py -k gpu`` passes on a
+    GPU, return 'op' for GPU contexts here: training and tools/plan.py both follow this function.
     """
     _ = ctx
     return "conv"
@@ -147,7 +147,7 @@ class ChannelPReLU(nn.HybridBlock):
       output gradient): seen on the CPU in the squeeze-excitation block and in a conv ->
       PReLU -> conv chain, while r_tiny's residual units and imperative runs are right. The data
       gradient is right. MXNet's source shares this backward between CPU and GPU: run
-      ``pytest tests/test_backbones.py -k gpu`` on a GPU before training with this form.
+      ``pytest tests/backbones/test_backbones.py -k gpu`` on a GPU before training with this form.
 
     Both forms hold one parameter, ``alpha`` of shape (C,1,1,1), under the same name: a
     checkpoint saved from either loads into the other. ``form=None`` takes the form set by

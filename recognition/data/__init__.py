@@ -1,3 +1,2 @@
-"""Data: `.rec` datasets (plain MXNet and InsightFace layouts; read, checked, packed and written
-by one writer), `.bin` pair sets (restricted unpickling), synthetic faces (identity, nuisance
-presets, rendering)."""
+"""Data: `.rec` datasets (plain MXNet and InsightFace layouts) and `.bin` pair sets, in three
+subpackages by job: `reading`, `integrity` (checks) and `writing`."""

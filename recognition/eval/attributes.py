@@ -7,8 +7,8 @@ prediction is within one class of the truth), the second figure Adience age resu
 """
 import numpy as np
 
-from ..data.pairs import decode_images
-from ..data.recordio import open_dataset
+from ..data.reading.pairs import decode_images
+from ..data.reading.recordio import open_dataset
 from ..errors import DataError
 
 __all__ = ["load_labelled_images", "attribute_report", "predict_attributes",

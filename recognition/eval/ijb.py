@@ -4,10 +4,10 @@ Reads the official meta files (`<t>_face_tid_mid.txt`: image template media,
 `<t>_name_5pts_score.txt`: image 5 landmarks (x y) faceness, `<t>_template_pair_label.txt`:
 template template label; every template a pair names must have images) and the `loose_crop`
 images; aligns each face to the 112x112 ArcFace 5-point template with InsightFace's float32
-similarity estimate (`recognition.data.align`, shared with `face-align`), so aligned pixels and
-scores are InsightFace's; sums image and flip embeddings; multiplies by the faceness score
-(the norm is kept); averages per media, sums the media of a template, L2 normalises; scores
-template pairs by cosine; TAR at FAR 1e-6 .. 1e-1 from sklearn's ROC.
+similarity estimate (`recognition.data.writing.align`, shared with `face-align`), so aligned
+pixels and scores are InsightFace's; sums image and flip embeddings; multiplies by the faceness
+score (the norm is kept); averages per media, sums the media of a template, L2 normalises;
+scores template pairs by cosine; TAR at FAR 1e-6 .. 1e-1 from sklearn's ROC.
 Images stream through a bounded prefetch (decode + align in threads), so 227k images fit.
 """
 import collections
@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..data.align import ARCFACE_TEMPLATE, align_face, similarity_transform
+from ..data.writing.align import ARCFACE_TEMPLATE, align_face, similarity_transform
 from ..errors import DataError
 from .metrics import tar_at_far
 

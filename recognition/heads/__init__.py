@@ -4,7 +4,7 @@
 takes a name of :data:`recognition.heads.margin.PRESETS` or a :class:`MarginSpec`);
 :class:`CenterLoss` is the optional centre term beside it and :class:`AttributeLoss` the loss of
 attribute networks such as FacialNet. The collectives the FC uses live in
-:mod:`recognition.training.comm`.
+:mod:`recognition.parallel.comm`.
 """
 from recognition.heads.attribute import AttributeLoss
 from recognition.heads.center_loss import CenterLoss

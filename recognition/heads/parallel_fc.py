@@ -44,7 +44,7 @@ from mxnet import autograd, nd
 
 from recognition.heads.margin import margin_spec, target_logit, target_logit_grad
 from recognition.heads.shards import Shard, load_shard, save_shard, shard_path, shard_range
-from recognition.training.comm import default_comm, gather_counts
+from recognition.parallel.comm import default_comm, gather_counts
 
 _EPS = 1e-12
 

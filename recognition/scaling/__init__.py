@@ -8,7 +8,7 @@
 - :mod:`.fit`: the largest per-worker batch and class count that fit a device;
 - :mod:`.timing`: the classifier's work per step, its GEMM time at a stated GPU peak (a lower
   bound) and a time model calibrated on a machine;
-- :mod:`.cli`: ``tools/plan.py`` (``face-plan``).
+- the command line, ``tools/plan.py`` (``face-plan``), is :mod:`recognition.commands.plan`.
 
 Every figure is a formula of the run's settings; docs/scaling.md lists them and the assumptions
 behind them, and benchmarks/bench_plan.py checks the classifier part against measured runs.

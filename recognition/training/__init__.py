@@ -1,3 +1,3 @@
-"""Pieces the training script composes: workers and collectives (distributed, comm), threads,
-the network and objectives, precision, schedule, checkpoints and the run lock, logging and
+"""Pieces the training script composes (workers and collectives are in recognition.parallel):
+the network and objectives, precision, lr schedules (schedules/), checkpoints and the run lock, logging and
 verification."""

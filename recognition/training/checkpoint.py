@@ -14,7 +14,6 @@ parts of the new checkpoint are removed, the pointer stays on the previous one, 
 says what happened (`CheckpointWriteError`). The best network is written before the old best
 is removed, so a failure never leaves a run without one.
 """
-import glob
 import json
 import os
 import re
@@ -24,33 +23,17 @@ import mxnet as mx
 from ..errors import UserError
 from ..fileio import atomic_write, atomic_write_text, write_failure_message
 from ..heads.shards import shard_path
+from ..model_spec import export_network, params_path, saved_epochs
 
 __all__ = ["Checkpointer", "CheckpointWriteError", "read_pointer", "export_network",
            "remove_stale_temporaries"]
 
 POINTER = "checkpoint.json"
-_TEMPORARY = re.compile(r"\.tmp\d+")  # fileio.atomic_write and export_network temporaries
+_TEMPORARY = re.compile(r"\.tmp\d+")  # fileio.atomic_write, model_spec.export_network temporaries
 
 
 class CheckpointWriteError(UserError):
     """A checkpoint could not be written; the previous complete one is kept."""
-
-
-def export_network(net, prefix, step):
-    """`net.export` to a temporary prefix, then rename both files into place."""
-    folder, name = os.path.split(prefix)
-    tmp_prefix = os.path.join(folder, f".{name}.tmp{os.getpid()}")
-    suffixes = ("-symbol.json", f"-{step:04d}.params")
-    try:
-        net.export(tmp_prefix, epoch=step)
-        for suffix in suffixes:
-            with open(tmp_prefix + suffix, "rb") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp_prefix + suffix, prefix + suffix)
-    finally:
-        for suffix in suffixes:
-            if os.path.exists(tmp_prefix + suffix):
-                os.remove(tmp_prefix + suffix)
 
 
 def read_pointer(output):
@@ -99,6 +82,8 @@ class Checkpointer:
     def __init__(self, output, rank=0, world_size=1, any_flag=bool, keep=2):
         self.output, self.rank, self.world_size = output, rank, world_size
         self.any_flag, self.keep = any_flag, keep
+        self._model_prefix = os.path.join(output, "model")
+        self._best_prefix = os.path.join(output, "best")
         os.makedirs(output, exist_ok=True)
 
     def shard_prefix(self, step):
@@ -120,7 +105,7 @@ class Checkpointer:
         def write_parts():
             save_shard(self.shard_prefix(step))
             if self.rank == 0:
-                export_network(net, os.path.join(self.output, "model"), step)
+                export_network(net, self._model_prefix, step)
                 atomic_write(os.path.join(self.output, f"trainer-{step}.states"),
                              trainer.save_states)
                 atomic_write_text(os.path.join(self.output, f"state-{step}.json"),
@@ -155,22 +140,26 @@ class Checkpointer:
             return
         self._remove(self.shard_path(step))
         if self.rank == 0:
-            for name in (f"model-{step:04d}.params", f"trainer-{step}.states",
-                         f"state-{step}.json"):
-                self._remove(os.path.join(self.output, name))
+            self._remove_rank0_files(step)
+
+    def _remove_rank0_files(self, step):
+        """The network parameters, optimizer state and run state of checkpoint `step`."""
+        for path in (self.network_params(step), self.trainer_states(step),
+                     os.path.join(self.output, f"state-{step}.json")):
+            self._remove(path)
 
     def save_best(self, net, step):
         """Export the network as `best-symbol.json` + `best-%04d.params` (rank 0), then drop
         the previous best; raises CheckpointWriteError (old best kept) when it cannot."""
         if self.rank != 0:
             return
-        failure = _attempt(lambda: export_network(net, os.path.join(self.output, "best"), step),
+        failure = _attempt(lambda: export_network(net, self._best_prefix, step),
                            self.output, f"best network of step {step}")
         if failure:
             raise CheckpointWriteError(failure + "; the previous best network is kept")
-        for old in glob.glob(os.path.join(self.output, "best-*.params")):
-            if not old.endswith(f"best-{step:04d}.params"):
-                os.remove(old)
+        for old in saved_epochs(self._best_prefix):
+            if old != step:
+                os.remove(params_path(self._best_prefix, old))
 
     def _steps_on_disk(self, pattern):
         """Steps of the files matching `pattern` (a regex with one group for the step)."""
@@ -191,9 +180,7 @@ class Checkpointer:
             self._remove(self.shard_path(step))
         if self.rank == 0:
             for step in older(r"state-(\d+)\.json"):
-                for name in (f"model-{step:04d}.params", f"trainer-{step}.states",
-                             f"state-{step}.json"):
-                    self._remove(os.path.join(self.output, name))
+                self._remove_rank0_files(step)
 
     @staticmethod
     def _remove(path):
@@ -210,7 +197,7 @@ class Checkpointer:
             return step, json.load(f), pointer["world_size"]
 
     def network_params(self, step):
-        return os.path.join(self.output, f"model-{step:04d}.params")
+        return params_path(self._model_prefix, step)
 
     def trainer_states(self, step):
         return os.path.join(self.output, f"trainer-{step}.states")

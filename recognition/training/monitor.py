@@ -13,7 +13,7 @@ import time
 import mxnet as mx
 from mxnet import nd
 
-from ..errors import DataError
+from ..errors import DataError, NonFiniteLoss
 
 __all__ = ["Logger", "SpeedMeter", "StopRequest", "format_eta", "NonFiniteLoss", "check_finite",
            "non_finite_error", "LossWindow"]
@@ -112,10 +112,6 @@ class StopRequest:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         return False
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or inf; training stops after keeping the last good checkpoint."""
 
 
 def non_finite_error(what, value, step, last_checkpoint):

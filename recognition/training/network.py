@@ -1,20 +1,23 @@
 """Building the embedding network for training and loading weights into it.
 
 Checkpoints are MXNet's exported format (`arg:`/`aux:` prefixed names): the same file users load
-with `mx.model.load_checkpoint`, read back here into the Gluon network by parameter name.
+with `mx.model.load_checkpoint`, read by `recognition.model_spec` and set here into the Gluon
+network by parameter name.
 """
 import mxnet as mx
 from mxnet import gluon
 
-from ..backbones import get_model, is_attribute_model
+from ..backbones import get_model
 from ..errors import ConfigError, DataError
-from ..model_spec import parse_prefix_epoch
+from ..model_spec import load_embedding, parse_prefix_epoch, read_params
+from .task import task_for
 
 __all__ = ["build_network", "load_exported_params", "make_trainer", "materialize"]
 
 
-def build_network(cfg, ctx):
-    """The configured backbone, initialised on `ctx` and hybridized.
+def build_network(cfg, ctx, task=None):
+    """The configured backbone, initialised on `ctx` and hybridized; `task` (default: the one
+    `cfg.network` is built for) gives its arguments and checks its output.
 
     With `network_checkpoint` the backbone is that checkpoint cut at its embedding layer
     (found the way `tools/verify.py` finds it), its weights kept.
@@ -24,9 +27,8 @@ def build_network(cfg, ctx):
     """
     if cfg.network_checkpoint:
         return _imported_network(cfg, ctx)
-    kwargs = dict(cfg.network_kwargs)
-    if not is_attribute_model(cfg.network):
-        kwargs.setdefault("embedding_size", cfg.embedding_size)
+    task = task or task_for(cfg)
+    kwargs = task.network_kwargs(cfg)
     with mx.name.NameManager():
         try:
             net = get_model(cfg.network, **kwargs)
@@ -36,15 +38,13 @@ def build_network(cfg, ctx):
     # He initialisation (fan-in): keeps activations and logits O(1) for any head size
     net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2), ctx=ctx)
     net.hybridize(static_alloc=True)
-    _check_output(net, cfg)
+    _check_output(net, cfg, task)
     return net
 
 
 def _imported_network(cfg, ctx):
-    from ..eval.embed import load_model
-
     prefix, epoch = parse_prefix_epoch(cfg.network_checkpoint, "network_checkpoint")
-    model = load_model(prefix, epoch, ctx)
+    model = load_embedding(prefix, epoch, ctx)
     _, shapes, _ = model.symbol.infer_shape(**{model.input_name: (1, 3) + tuple(cfg.image_size)})
     if shapes[0][1] != cfg.embedding_size:
         raise ConfigError(f"{cfg.network_checkpoint}: its embedding layer {model.layer} gives "
@@ -53,23 +53,14 @@ def _imported_network(cfg, ctx):
     return model.net
 
 
-def _check_output(net, cfg):
-    """Check the embedding size by shape inference, without a forward pass.
+def _check_output(net, cfg, task):
+    """Check the output (for an embedding, its size) by shape inference, without a forward pass.
 
     A forward pass in inference mode would let MKL-DNN reorder the weights into its own
     layout, which Horovod cannot broadcast; shapes are materialised by the first training
     step instead (Horovod broadcasts deferred parameters as they are initialised).
     """
-    outputs = net(mx.sym.var("data"))
-    if is_attribute_model(cfg.network):
-        return
-    if isinstance(outputs, (list, tuple)) or len(outputs.list_outputs()) > 1:
-        raise ConfigError(f"network {cfg.network!r} has several outputs; it cannot be trained "
-                         f"as a face-embedding network")
-    _, shapes, _ = outputs.infer_shape(data=(1, 3) + tuple(cfg.image_size))
-    if shapes[0][1] != cfg.embedding_size:
-        raise ConfigError(f"network {cfg.network!r} gives {shapes[0][1]}-d embeddings but "
-                         f"embedding_size is {cfg.embedding_size}")
+    task.check_output(net(mx.sym.var("data")), cfg)
 
 
 def load_exported_params(net, path, ctx, allow_missing=False):
@@ -77,11 +68,7 @@ def load_exported_params(net, path, ctx, allow_missing=False):
 
     Works before the first forward pass too: deferred parameters start from these values.
     """
-    try:
-        saved = mx.nd.load(path)
-    except mx.base.MXNetError as exc:
-        raise DataError(f"{path}: cannot read parameters ({str(exc).splitlines()[0]})") from None
-    saved = {k.split(":", 1)[-1]: v for k, v in saved.items()}
+    saved = read_params(path)
     params = net.collect_params()
     missing = [name for name in params if name not in saved]
     if missing and not allow_missing:

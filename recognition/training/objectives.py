@@ -17,7 +17,7 @@ from ..heads.attribute import AttributeLoss
 from ..heads.center_loss import CenterLoss
 from ..heads.parallel_fc import ParallelFC
 
-__all__ = ["FaceObjective", "AttributeObjective", "make_objective"]
+__all__ = ["FaceObjective", "AttributeObjective"]
 
 
 def _identities(labels):
@@ -147,9 +147,3 @@ class AttributeObjective:
 
     def load(self, prefix):
         """No classifier shard to load."""
-
-
-def make_objective(cfg, workers, num_classes, attribute_network):
-    if attribute_network:
-        return AttributeObjective(cfg, workers)
-    return FaceObjective(cfg, workers, num_classes)

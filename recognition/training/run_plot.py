@@ -1,4 +1,5 @@
-"""`plot_run`: loss, lr, img/s and held-out accuracy of training runs, read from `train.log`.
+"""Loss, lr, img/s and held-out accuracy of training runs, read from `train.log` (the
+`face-plot-run` figure; its command line is `recognition.commands.plot_run`).
 
 `parse_log` reads the lines `recognition/train.py` writes through `monitor.Logger`
 (`YYYY-MM-DD HH:MM:SS message`):
@@ -16,7 +17,6 @@ Wall-clock time is the time spent in sessions since the first one began; the tim
 stopped between two sessions is not counted. Anything else (config dump, checkpoints) is
 skipped. TensorBoard is not needed.
 """
-import argparse
 import math
 import os
 import re
@@ -24,10 +24,9 @@ from datetime import datetime
 
 import numpy as np
 
-from ..cli import entry_point
 from ..errors import DataError
 
-__all__ = ["RunLog", "parse_log", "log_path", "run_figure", "main"]
+__all__ = ["RunLog", "parse_log", "log_path", "run_figure"]
 
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (.*)$")
 _SESSION = re.compile(r"^\d+ worker\(s\), ")
@@ -237,40 +236,3 @@ def run_figure(runs):
     fig.legend(handles, labels, loc="upper center", ncol=min(len(runs), 4), fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     return fig
-
-
-def _names(paths):
-    """Each run's name: its folder's name, or its path where two folders share a name."""
-    folders = [os.path.dirname(os.path.abspath(p)) for p in paths]
-    short = [os.path.basename(f) for f in folders]
-    return [s if short.count(s) == 1 else os.path.relpath(f) for s, f in zip(short, folders)]
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="plot_run.py",
-        description="Plot loss, lr, img/s and held-out accuracy against step and against "
-                    "wall-clock time from the train.log of one or more run folders (overlaid, "
-                    "one colour per run). Resumed runs are joined at their checkpoint.")
-    parser.add_argument("runs", nargs="+", metavar="RUN",
-                        help="run folder (holding train.log) or a train.log path")
-    parser.add_argument("-o", "--output", required=True, metavar="PNG", help="figure to write")
-    return parser
-
-
-@entry_point(OSError)
-def main(argv=None):
-    args = build_parser().parse_args(argv)
-    paths = [log_path(run) for run in args.runs]
-    runs = [parse_log(path, name) for path, name in zip(paths, _names(paths))]
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    run_figure(runs).savefig(args.output, dpi=90)
-    for run in runs:
-        last = run.train[-1]
-        best = {n: np.nanmax(a) for n, a in run.accuracy.items() if np.isfinite(a).any()}
-        scores = ", ".join(f"best {n} {100 * a:.2f}%" for n, a in best.items())
-        print(f"{run.name}: {len(run.train)} log points to step {last['step']}"
-              f"/{run.max_steps} in {last['seconds'] / 60:.1f} min"
-              + (f", {scores}" if scores else ""))
-    print(f"wrote {args.output}")
-    return 0

@@ -38,7 +38,7 @@ def _read_token(folder):
 def check_shared_run_folder(folder, comm, host=None):
     """Raise NotShared on every rank when any rank's `folder` is not rank 0's.
 
-    `comm` is the workers' collectives (training.comm); one process has nothing to check.
+    `comm` is the workers' collectives (parallel.comm); one process has nothing to check.
     Every rank must call it at the same point, after rank 0 holds the folder."""
     if comm.size == 1:
         return

@@ -1,6 +1,6 @@
-"""Run under horovodrun by tests/test_precision.py: a float16 gradient that is finite on each
-worker but overflows when Horovod sums it, then one that does not. Each worker writes what it
-saw to OUTPUT/rank{r}.json. Argument: OUTPUT."""
+"""Run under horovodrun by tests/training/test_precision.py: a float16 gradient that is finite
+on each worker but overflows when Horovod sums it, then one that does not. Each worker writes
+what it saw to OUTPUT/rank{r}.json. Argument: OUTPUT."""
 import json
 import os
 import sys

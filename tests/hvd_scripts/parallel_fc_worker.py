@@ -1,4 +1,4 @@
-"""Run by tests/test_parallel_fc_hvd.py under `horovodrun -np 2`: one process, every check.
+"""Run by tests/heads/test_parallel_fc.py under `horovodrun -np 2`: one process, every check.
 
 Each rank builds the same seeded data, keeps its rows of the batch (rank r gets BATCH[r] rows)
 and its slice of the classes, runs the sharded FC and writes OUTDIR/rank{r}.npz; the test then
@@ -13,7 +13,7 @@ import mxnet as mx
 from mxnet import autograd, gluon, nd
 
 from recognition.heads.parallel_fc import ParallelFC
-from recognition.training.comm import HorovodComm
+from recognition.parallel.comm import HorovodComm
 
 MARGINS = ("softmax", "sphereface", "arcface", "cosface", "combined")
 BATCH = (3, 2)  # uneven on purpose

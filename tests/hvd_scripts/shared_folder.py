@@ -1,4 +1,4 @@
-"""Run under horovodrun by tests/test_multihost.py: two folders stand for the node-local
+"""Run under horovodrun by tests/parallel/test_multihost.py: two folders stand for the node-local
 disks of two hosts. Arguments: BASE MODE, MODE `same` (every rank passes BASE/run) or
 `local` (rank r passes BASE/host{r}). Each rank writes BASE/result{r}.txt: `ok` or the error."""
 import os
@@ -6,7 +6,7 @@ import sys
 
 import horovod.mxnet as hvd
 
-from recognition.training.comm import HorovodComm
+from recognition.parallel.comm import HorovodComm
 from recognition.training.shared_folder import NotShared, check_shared_run_folder
 
 

@@ -1,5 +1,6 @@
-"""Run by tests/test_multihost.py under `horovodrun -hostfile`: recognition/train.py's own
-`main()`, unchanged, with three recorders around it. Arguments: RECORD_DIR CONFIG [--key value]...
+"""Run by tests/parallel/test_multihost.py under `horovodrun -hostfile`: recognition/train.py's own
+`main()` (`recognition.commands.train`), unchanged, with three recorders around it. Arguments:
+RECORD_DIR CONFIG [--key value]...
 
 Each rank writes RECORD_DIR/rank{r}.json with what Horovod says about it (rank, size, local
 rank, local size, cross rank, host), the data part its reader was given, the identities and
@@ -12,8 +13,9 @@ import sys
 
 import horovod.mxnet as hvd
 
-import recognition.train as train_script
-from recognition.data.iterator import FaceRecordIter
+from recognition.commands.train import main as train_main
+from recognition.data.reading.iterator import FaceRecordIter
+from recognition.training.run import Run
 
 MOVED = []
 
@@ -29,7 +31,7 @@ def _record_replace():
 
 
 def _record_batches(seen):
-    original = train_script.Run.train_step
+    original = Run.train_step
 
     def train_step(self, batch):
         images = batch.data[0].asnumpy()
@@ -39,14 +41,14 @@ def _record_batches(seen):
         seen["sums"].append([float(v) for v in images.reshape(images.shape[0], -1).sum(1)])
         return original(self, batch)
 
-    train_script.Run.train_step = train_step
+    Run.train_step = train_step
 
 
 def main(record_dir, *argv):
     seen = {"labels": [], "sums": []}
     _record_replace()
     _record_batches(seen)
-    code = train_script.main(list(argv))  # calls hvd.init() through init_workers()
+    code = train_main(list(argv))  # calls hvd.init() through init_workers()
     rank = hvd.rank()
     info = {"rank": rank, "size": hvd.size(), "local_rank": hvd.local_rank(),
             "local_size": hvd.local_size(), "cross_rank": hvd.cross_rank(),

@@ -1,6 +1,6 @@
-"""Run under horovodrun by tests/test_train.py: a few training steps on each worker, then each
-worker dumps its backbone parameters (and center-loss centres), classifier shard range and the
-images it read. Arguments: CONFIG OUTPUT STEPS [JSON of config overrides].
+"""Run under horovodrun by tests/training/test_train.py: a few training steps on each worker,
+then each worker dumps its backbone parameters (and center-loss centres), classifier shard range
+and the images it read. Arguments: CONFIG OUTPUT STEPS [JSON of config overrides].
 CRASH_RANK1_AT_STEP=N makes rank 1 die at step N (to check the run exits instead of hanging)."""
 import json
 import os
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from recognition.config import load_config
-from recognition.train import Run
-from recognition.training.distributed import init_workers
+from recognition.parallel.distributed import init_workers
+from recognition.training.run import Run
 
 
 def main(config_path, out, steps, overrides="{}"):

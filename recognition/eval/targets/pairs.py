@@ -29,7 +29,7 @@ class PairTarget(Target):
 
     def load(self):
         """`(images NCHW uint8 after the test-time transform, issame)`."""
-        from ...data.pairs import decode_pair_images, load_pairs
+        from ...data.reading.pairs import decode_pair_images, load_pairs
         from ..transforms import apply_transform
 
         pairs = load_pairs(self.path)
