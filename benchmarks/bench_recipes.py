@@ -56,7 +56,7 @@ TITLES = {
 # name -> (config, Horovod workers, steps between checkpoints)
 RECIPES = {
     "demo": ("configs/synthetic.py", 2, 200),
-    "small_cpu": ("configs/small_cpu.py", 1, 250),
+    "small_cpu": ("configs/small_cpu.py", 1, 200),
 }
 SAVED = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) checkpoint step (\d+) saved", re.M)
 
