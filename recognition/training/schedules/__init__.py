@@ -1,7 +1,6 @@
 """Learning-rate schedules by name. The config key `lr_schedule` picks one; a new schedule is
 one file here (a :class:`WarmupSchedule` with `decayed` and `from_config`) plus one line in
 :data:`SCHEDULES`."""
-from ...errors import ConfigError
 from .cosine import CosineSchedule
 from .poly import PolySchedule
 from .step import StepSchedule
@@ -18,8 +17,6 @@ SCHEDULES = {
 
 
 def build_schedule(cfg, global_batch, max_steps):
-    """The schedule `cfg.lr_schedule` names, for `global_batch` and `max_steps` (re-counted)."""
-    if cfg.lr_schedule not in SCHEDULES:
-        raise ConfigError(f"lr_schedule {cfg.lr_schedule!r} is not one of "
-                          f"{', '.join(SCHEDULES)}")
+    """The schedule `cfg.lr_schedule` names (checked when the config loads), for
+    `global_batch` and `max_steps` (re-counted)."""
     return SCHEDULES[cfg.lr_schedule].from_config(cfg, global_batch, max_steps)

@@ -2,16 +2,13 @@
 base_lr to 0 at the last step."""
 import math
 
-from .poly import PolySchedule
+from .warmup import DecayToZero
 
 __all__ = ["CosineSchedule"]
 
 
-class CosineSchedule(PolySchedule):
-    """Warm-up, then `base_lr * (1 + cos(pi * t)) / 2`, t as in :class:`PolySchedule`."""
-
-    def __init__(self, base_lr, max_steps, warmup_steps=0):
-        super().__init__(base_lr, max_steps, power=1.0, warmup_steps=warmup_steps)
+class CosineSchedule(DecayToZero):
+    """Warm-up, then `base_lr * (1 + cos(pi * t)) / 2`, t as in :class:`DecayToZero`."""
 
     def decayed(self, step):
         return self.base_lr * 0.5 * (1.0 + math.cos(math.pi * self.progress(step)))

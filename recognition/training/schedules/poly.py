@@ -1,21 +1,17 @@
 """Polynomial decay (arcface_torch's default): lr falls as (1 - progress) ** power to 0 at the
 last step, so every step of a short run is spent at a useful rate and none at a tiny one."""
-from .warmup import WarmupSchedule
+from .warmup import DecayToZero
 
 __all__ = ["PolySchedule"]
 
 
-class PolySchedule(WarmupSchedule):
+class PolySchedule(DecayToZero):
     """Warm-up, then `base_lr * (1 - t) ** power`, t going from 0 after warm-up to 1 at
     `max_steps`."""
 
     def __init__(self, base_lr, max_steps, power=2.0, warmup_steps=0):
-        super().__init__(base_lr, warmup_steps)
-        self.max_steps, self.power = max_steps, power
-
-    def progress(self, step):
-        span = max(1, self.max_steps - self.warmup_steps)
-        return min(1.0, (step - self.warmup_steps) / span)
+        super().__init__(base_lr, max_steps, warmup_steps)
+        self.power = power
 
     def decayed(self, step):
         return self.base_lr * (1.0 - self.progress(step)) ** self.power

@@ -5,7 +5,7 @@ with a global batch B takes `512 / B` times as many steps to see the same number
 step counts are stretched by that ratio (the base lr is kept, as InsightFace does).
 """
 
-__all__ = ["WarmupSchedule", "scaled_steps"]
+__all__ = ["WarmupSchedule", "DecayToZero", "scaled_steps"]
 
 
 def scaled_steps(steps, global_batch, reference_batch):
@@ -33,3 +33,16 @@ class WarmupSchedule:
     def from_config(cls, cfg, global_batch, max_steps):
         """The schedule `cfg` describes for a run of `max_steps` (already re-counted)."""
         raise NotImplementedError
+
+
+class DecayToZero(WarmupSchedule):
+    """A schedule that decays from base_lr after warm-up to 0 at `max_steps`; `progress(step)`
+    is t, going from 0 at the end of warm-up to 1 at `max_steps` (and staying 1 after)."""
+
+    def __init__(self, base_lr, max_steps, warmup_steps=0):
+        super().__init__(base_lr, warmup_steps)
+        self.max_steps = max_steps
+
+    def progress(self, step):
+        span = max(1, self.max_steps - self.warmup_steps)
+        return min(1.0, (step - self.warmup_steps) / span)
