@@ -10,8 +10,9 @@ Sets (`--set`):
 - `wild`: the same size and seed with the `wild` nuisance (more pose, looser crops, more
   occluders, harsher capture);
 - `demo`: the demo's own set (500 x 40, seed 0), the only one a recipe was tuned on.
-The 300 x 30 sets are packed the way README tells users to (`tools/im2rec.py --list
---recursive`, then `--layout insightface`); the demo set as `make demo` packs it.
+All three are packed the way README tells users to (`tools/im2rec.py --list --recursive`,
+then `--layout insightface`, re-encoding at quality 95); `make demo` stores its JPEGs as they
+are in the plain layout, so `--set demo` may score a little differently from `make demo`.
 
 Each recipe trains with the command README gives for it, saving a checkpoint every few hundred
 steps and verifying nothing in the loop; afterwards every checkpoint is scored with
